@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v3"
+)
+
+// newApp declares the command line. Every setting is a flag that also reads
+// an environment variable; a flag given on the command line wins.
+func newApp() *cli.Command {
+	return &cli.Command{
+		Name:  "usergraph",
+		Usage: "user management GraphQL server on PostgreSQL",
+		Description: "With DATABASE_URL unset, usergraph runs on an embedded default: a private PostgreSQL\n" +
+			"started from the locally installed server binaries, with its data in ./.data/postgres.",
+		Commands: []*cli.Command{
+			{
+				Name:  "serve",
+				Usage: "serve the GraphQL API (and the Playground in development mode)",
+				Flags: concat(dbFlags(), logFlags(), serveFlags()),
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					cfg, err := loadConfig(cmd)
+					if err != nil {
+						return err
+					}
+					return serve(ctx, cfg, nil)
+				},
+			},
+			{
+				Name:  "migrate",
+				Usage: "apply or inspect the database migrations",
+				Commands: []*cli.Command{
+					{Name: "up", Usage: "apply every pending migration", Flags: concat(dbFlags(), logFlags()), Action: migrateAction("up")},
+					{Name: "down", Usage: "roll back the most recent migration", Flags: concat(dbFlags(), logFlags()), Action: migrateAction("down")},
+					{Name: "status", Usage: "list migrations: applied or pending", Flags: concat(dbFlags(), logFlags()), Action: migrateAction("status")},
+				},
+			},
+			{
+				Name:  "seed",
+				Usage: "bulk-load demo users with roles and group memberships (COPY)",
+				Flags: concat(dbFlags(), logFlags(), []cli.Flag{
+					&cli.IntFlag{Name: "users", Value: 1000, Usage: "number of users to add"},
+					&cli.IntFlag{Name: "groups", Usage: "number of groups (default: users/500, 10 to 2000)"},
+					&cli.BoolFlag{Name: "progress", Value: true, Usage: "show a progress bar"},
+				}),
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					cfg, err := loadConfig(cmd)
+					if err != nil {
+						return err
+					}
+					if cmd.Int("users") < 1 {
+						return fmt.Errorf("--users: must be at least 1")
+					}
+					return seedCmd(ctx, cfg, cmd.Int("users"), cmd.Int("groups"), cmd.Bool("progress"))
+				},
+			},
+		},
+	}
+}
+
+func concat(lists ...[]cli.Flag) []cli.Flag {
+	var out []cli.Flag
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+func dbFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "database-url", Sources: cli.EnvVars("DATABASE_URL"), Usage: "PostgreSQL URL; unset runs an embedded PostgreSQL in --data-dir"},
+		&cli.StringFlag{Name: "data-dir", Value: "./.data", Sources: cli.EnvVars("DATA_DIR"), Usage: "where the embedded default keeps its data"},
+		&cli.IntFlag{Name: "db-max-conns", Sources: cli.EnvVars("DB_MAX_CONNS"), Usage: "connection pool size (default: 4 x CPUs, at least 8)"},
+		&cli.IntFlag{Name: "db-min-conns", Value: 2, Sources: cli.EnvVars("DB_MIN_CONNS"), Usage: "connections kept open when idle"},
+		&cli.DurationFlag{Name: "db-max-conn-lifetime", Value: 30 * time.Minute, Sources: cli.EnvVars("DB_MAX_CONN_LIFETIME"), Usage: "recycle connections after this long"},
+		&cli.DurationFlag{Name: "db-max-conn-idle-time", Value: 5 * time.Minute, Sources: cli.EnvVars("DB_MAX_CONN_IDLE_TIME"), Usage: "close idle connections above the minimum after this long"},
+		&cli.DurationFlag{Name: "db-statement-timeout", Value: 10 * time.Second, Sources: cli.EnvVars("DB_STATEMENT_TIMEOUT"), Usage: "PostgreSQL statement_timeout for every session"},
+	}
+}
+
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Sources: cli.EnvVars("LOG_LEVEL"), Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "json", Sources: cli.EnvVars("LOG_FORMAT"), Usage: "json or text"},
+	}
+}
+
+func serveFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Sources: cli.EnvVars("ADDR"), Usage: "address to listen on"},
+		&cli.StringFlag{Name: "redis-url", Sources: cli.EnvVars("REDIS_URL"), Usage: "Redis URL (validated; used by the caching and session layers)"},
+		&cli.StringFlag{Name: "mode", Sources: cli.EnvVars("MODE"), Usage: "development or production (default: development on the embedded default, else production)"},
+		&cli.BoolFlag{Name: "playground", Sources: cli.EnvVars("PLAYGROUND"), Usage: "serve GraphiQL at / (default: on in development mode)"},
+		&cli.BoolFlag{Name: "introspection", Sources: cli.EnvVars("INTROSPECTION"), Usage: "allow schema introspection (default: on in development mode)"},
+		&cli.BoolFlag{Name: "debug", Sources: cli.EnvVars("DEBUG"), Usage: "report SQL statements per operation in the response extensions (default: on in development mode)"},
+		&cli.DurationFlag{Name: "loader-wait", Value: time.Millisecond, Sources: cli.EnvVars("LOADER_WAIT"), Usage: "how long a dataloader collects keys before it queries"},
+		&cli.DurationFlag{Name: "shutdown-timeout", Value: 15 * time.Second, Sources: cli.EnvVars("SHUTDOWN_TIMEOUT"), Usage: "how long in-flight requests may finish after SIGTERM"},
+		&cli.IntFlag{Name: "demo-users", Value: 300, Sources: cli.EnvVars("DEMO_USERS"), Usage: "users to seed on the embedded default's first start (0: none)"},
+	}
+}
+

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/urfave/cli/v3"
+
+	"github.com/usergraph/usergraph/db"
+)
+
+// Config is every setting of the process, read once from flags and the
+// environment and validated before anything starts.
+type Config struct {
+	DB       db.Config
+	DataDir  string // embedded default's data, used when DB.URL is empty
+	Embedded bool   // DB.URL was empty: run a private PostgreSQL
+
+	LogLevel  slog.Level
+	LogFormat string
+
+	Addr            string
+	RedisURL        string
+	Mode            string
+	Playground      bool
+	Introspection   bool
+	Debug           bool
+	LoaderWait      time.Duration
+	ShutdownTimeout time.Duration
+	DemoUsers       int
+}
+
+// loadConfig reads and validates the settings the command declares. Errors
+// name the environment variable, which is what an operator sets.
+func loadConfig(cmd *cli.Command) (Config, error) {
+	var c Config
+	has := func(name string) bool {
+		for _, f := range cmd.Flags {
+			for _, n := range f.Names() {
+				if n == name {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	c.DB = db.Config{
+		URL:              cmd.String("database-url"),
+		MaxConns:         int32(cmd.Int("db-max-conns")),
+		MinConns:         int32(cmd.Int("db-min-conns")),
+		MaxConnLifetime:  cmd.Duration("db-max-conn-lifetime"),
+		MaxConnIdleTime:  cmd.Duration("db-max-conn-idle-time"),
+		StatementTimeout: cmd.Duration("db-statement-timeout"),
+	}
+	c.DataDir = cmd.String("data-dir")
+	c.Embedded = c.DB.URL == ""
+	if c.DB.MaxConns < 0 {
+		return c, fmt.Errorf("DB_MAX_CONNS: must be at least 1, got %d", c.DB.MaxConns)
+	}
+	if c.DB.MaxConns == 0 {
+		c.DB.MaxConns = db.Config{}.WithDefaults().MaxConns
+	}
+	if c.DB.StatementTimeout <= 0 {
+		return c, fmt.Errorf("DB_STATEMENT_TIMEOUT: must be positive, got %s", c.DB.StatementTimeout)
+	}
+	if !c.Embedded {
+		if err := c.DB.Validate(); err != nil {
+			return c, err
+		}
+	} else if c.DataDir == "" {
+		return c, fmt.Errorf("DATA_DIR: must be set when DATABASE_URL is unset")
+	}
+	if c.DB.MinConns < 0 || c.DB.MinConns > c.DB.MaxConns {
+		return c, fmt.Errorf("DB_MIN_CONNS: must be between 0 and DB_MAX_CONNS (%d), got %d", c.DB.MaxConns, c.DB.MinConns)
+	}
+
+	if err := c.LogLevel.UnmarshalText([]byte(cmd.String("log-level"))); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error, got %q", cmd.String("log-level"))
+	}
+	c.LogFormat = cmd.String("log-format")
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return c, fmt.Errorf("LOG_FORMAT: must be json or text, got %q", c.LogFormat)
+	}
+	if !has("addr") {
+		return c, nil
+	}
+
+	c.Addr = cmd.String("addr")
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return c, fmt.Errorf("ADDR: must be host:port, got %q", c.Addr)
+	}
+	c.RedisURL = cmd.String("redis-url")
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			return c, fmt.Errorf("REDIS_URL: not a valid Redis URL (redis://[user:password@]host:port/db)")
+		}
+	}
+	c.Mode = cmd.String("mode")
+	switch c.Mode {
+	case "":
+		c.Mode = "production"
+		if c.Embedded {
+			c.Mode = "development"
+		}
+	case "development", "production":
+	default:
+		return c, fmt.Errorf("MODE: must be development or production, got %q", c.Mode)
+	}
+	dev := c.Mode == "development"
+	boolOr := func(name string, def bool) bool {
+		if cmd.IsSet(name) {
+			return cmd.Bool(name)
+		}
+		return def
+	}
+	c.Playground = boolOr("playground", dev)
+	c.Introspection = boolOr("introspection", dev)
+	c.Debug = boolOr("debug", dev)
+	c.LoaderWait = cmd.Duration("loader-wait")
+	if c.LoaderWait <= 0 || c.LoaderWait > 100*time.Millisecond {
+		return c, fmt.Errorf("LOADER_WAIT: must be between 1ns and 100ms, got %s", c.LoaderWait)
+	}
+	c.ShutdownTimeout = cmd.Duration("shutdown-timeout")
+	if c.ShutdownTimeout <= 0 {
+		return c, fmt.Errorf("SHUTDOWN_TIMEOUT: must be positive, got %s", c.ShutdownTimeout)
+	}
+	c.DemoUsers = cmd.Int("demo-users")
+	if c.DemoUsers < 0 || c.DemoUsers > 1_000_000 {
+		return c, fmt.Errorf("DEMO_USERS: must be between 0 and 1000000, got %d", c.DemoUsers)
+	}
+	return c, nil
+}
+
+func newLogger(c Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// String renders the configuration for the start-up log, secrets masked.
+func (c Config) String() string {
+	var b strings.Builder
+	dbURL := "(embedded in " + c.DataDir + ")"
+	if !c.Embedded {
+		dbURL = maskURL(c.DB.URL)
+	}
+	fmt.Fprintf(&b, "database=%s max_conns=%d mode=%s addr=%s playground=%t introspection=%t debug=%t",
+		dbURL, c.DB.MaxConns, c.Mode, c.Addr, c.Playground, c.Introspection, c.Debug)
+	if c.RedisURL != "" {
+		fmt.Fprintf(&b, " redis=%s", maskURL(c.RedisURL))
+	}
+	return b.String()
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/embeddedpg"
+	"github.com/usergraph/usergraph/resolver"
+	"github.com/usergraph/usergraph/seed"
+	"github.com/usergraph/usergraph/server"
+)
+
+// serve runs the API until ctx is canceled, then shuts down gracefully:
+// in-flight requests finish (up to ShutdownTimeout), then the pool and the
+// embedded PostgreSQL close. When ready is not nil it receives the listening
+// address once the server accepts connections (tests use it).
+func serve(ctx context.Context, cfg Config, ready chan<- string) error {
+	log := newLogger(cfg)
+	log.Info("starting usergraph", "config", cfg.String())
+
+	database, closeDB, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+
+	if cfg.Embedded {
+		if err := migrate(ctx, database, log); err != nil {
+			return err
+		}
+		if err := seedDemo(ctx, database, cfg.DemoUsers, log); err != nil {
+			return err
+		}
+	}
+
+	res := resolver.New(database, resolver.Config{LoaderWait: cfg.LoaderWait})
+	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug},
+		res, database, log)
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("ADDR: cannot listen on %s: %w", cfg.Addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	log.Info("usergraph is serving", "graphql", url+"/graphql", "playground", cfg.Playground)
+	if cfg.Playground {
+		fmt.Fprintf(os.Stderr, "\n  Usergraph is up: open %s/ for the Playground (API at %s/graphql)\n\n", url, url)
+	}
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("error shutting down http server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openDatabase connects to DATABASE_URL, or starts the embedded default
+// first when it is unset. The returned func closes everything it opened.
+func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*db.DB, func(), error) {
+	var pg *embeddedpg.Server
+	if cfg.Embedded {
+		dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("DATA_DIR: %w", err)
+		}
+		log.Info("DATABASE_URL is unset: starting the embedded PostgreSQL", "data_dir", dir)
+		pg, err = embeddedpg.Start(ctx, embeddedpg.Config{DataDir: dir, Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("embedded PostgreSQL: %w", err)
+		}
+		cfg.DB.URL = pg.URL()
+	}
+	stopPG := func() {
+		if pg != nil {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := pg.Stop(stopCtx); err != nil {
+				log.Error("error stopping the embedded PostgreSQL", "err", err)
+			}
+		}
+	}
+	database, err := db.Open(ctx, cfg.DB)
+	if err != nil {
+		stopPG()
+		return nil, nil, err
+	}
+	return database, func() { database.Close(); stopPG() }, nil
+}
+
+func migrate(ctx context.Context, database *db.DB, log *slog.Logger) error {
+	m, err := db.NewMigrator(database.SQL)
+	if err != nil {
+		return err
+	}
+	return m.Up(ctx, log)
+}
+
+// seedDemo loads demo data into an empty database, so a newcomer's first
+// `make run` has something to query.
+func seedDemo(ctx context.Context, database *db.DB, users int, log *slog.Logger) error {
+	if users == 0 {
+		return nil
+	}
+	var n int64
+	if err := database.Pool.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil {
+		return fmt.Errorf("error counting users: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	st, err := seed.Run(ctx, database.Pool, seed.Options{Users: users})
+	if err != nil {
+		return err
+	}
+	log.Info("loaded demo data", "users", st.Users, "role_grants", st.UserRoles, "memberships", st.Memberships, "duration", st.Duration)
+	return nil
+}

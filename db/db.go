@@ -1,0 +1,192 @@
+// Package db owns Usergraph's PostgreSQL access: the connection pool, the
+// versioned migrations, one store per aggregate, keyset pagination and the
+// translation of database errors into model errors.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+)
+
+// Config configures the connection pool.
+type Config struct {
+	// URL is a PostgreSQL connection URL or DSN.
+	URL string
+	// MaxConns bounds the pool. Defaults to 4 × the number of CPUs, at least 8.
+	MaxConns int32
+	// MinConns is kept open even when idle. Defaults to 2.
+	MinConns int32
+	// MaxConnLifetime recycles connections so that a failover or a PgBouncer
+	// restart is picked up. Defaults to 30 minutes.
+	MaxConnLifetime time.Duration
+	// MaxConnIdleTime closes idle connections above MinConns. Defaults to 5 minutes.
+	MaxConnIdleTime time.Duration
+	// StatementTimeout is PostgreSQL's statement_timeout for every session, so
+	// a runaway query cannot hold a connection forever. Defaults to 10 seconds;
+	// 0 after WithDefaults means "use the default", a negative value disables it.
+	StatementTimeout time.Duration
+	// ApplicationName shows up in pg_stat_activity. Defaults to "usergraph".
+	ApplicationName string
+}
+
+// WithDefaults returns a copy of c with unset fields filled in.
+func (c Config) WithDefaults() Config {
+	if c.MaxConns == 0 {
+		c.MaxConns = int32(max(4*runtime.NumCPU(), 8))
+	}
+	if c.MinConns == 0 {
+		c.MinConns = 2
+	}
+	if c.MaxConnLifetime == 0 {
+		c.MaxConnLifetime = 30 * time.Minute
+	}
+	if c.MaxConnIdleTime == 0 {
+		c.MaxConnIdleTime = 5 * time.Minute
+	}
+	if c.StatementTimeout == 0 {
+		c.StatementTimeout = 10 * time.Second
+	}
+	if c.ApplicationName == "" {
+		c.ApplicationName = "usergraph"
+	}
+	return c
+}
+
+// Validate reports the first invalid setting, naming it.
+func (c Config) Validate() error {
+	switch {
+	case c.URL == "":
+		return errors.New("DATABASE_URL: must be set")
+	case c.MaxConns < 1:
+		return fmt.Errorf("DB_MAX_CONNS: must be at least 1, got %d", c.MaxConns)
+	case c.MinConns < 0 || c.MinConns > c.MaxConns:
+		return fmt.Errorf("DB_MIN_CONNS: must be between 0 and DB_MAX_CONNS (%d), got %d", c.MaxConns, c.MinConns)
+	}
+	if _, err := pgxpool.ParseConfig(c.URL); err != nil {
+		return fmt.Errorf("DATABASE_URL: not a valid PostgreSQL URL")
+	}
+	return nil
+}
+
+// DB is the application's handle on PostgreSQL: one pgx pool shared by gorm
+// (through database/sql) and by code that needs pgx itself (COPY, River).
+type DB struct {
+	Pool *pgxpool.Pool
+	SQL  *sql.DB
+	Gorm *gorm.DB
+}
+
+// Open connects to PostgreSQL and checks the connection.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing DATABASE_URL: %w", err)
+	}
+	pcfg.MaxConns = cfg.MaxConns
+	pcfg.MinConns = cfg.MinConns
+	pcfg.MaxConnLifetime = cfg.MaxConnLifetime
+	pcfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
+	pcfg.MaxConnIdleTime = cfg.MaxConnIdleTime
+	pcfg.ConnConfig.Tracer = statementTracer{}
+	rp := pcfg.ConnConfig.RuntimeParams
+	if _, ok := rp["application_name"]; !ok {
+		rp["application_name"] = cfg.ApplicationName
+	}
+	if cfg.StatementTimeout > 0 {
+		rp["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
+	}
+
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating connection pool: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL at %s: %w", redactURL(cfg.URL), err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
+		// Writes that need a transaction open one explicitly (DB.Tx); a
+		// transaction around every single INSERT is two extra round trips.
+		SkipDefaultTransaction: true,
+		Logger:                 logger.Discard,
+		TranslateError:         false,
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("opening gorm: %w", err)
+	}
+	return &DB{Pool: pool, SQL: sqlDB, Gorm: gdb}, nil
+}
+
+// Close closes the pool.
+func (d *DB) Close() {
+	_ = d.SQL.Close()
+	d.Pool.Close()
+}
+
+// Ping checks that PostgreSQL answers.
+func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
+
+// Users returns the user store on the pool.
+func (d *DB) Users() *UserStore { return &UserStore{db: d.Gorm} }
+
+// Roles returns the role store on the pool.
+func (d *DB) Roles() *RoleStore { return &RoleStore{db: d.Gorm} }
+
+// Groups returns the group store on the pool.
+func (d *DB) Groups() *GroupStore { return &GroupStore{db: d.Gorm} }
+
+// Tx is an open transaction. Its stores run inside it, and Gorm exposes it so
+// other components (River's InsertTx, the audit log) can join the same
+// transaction.
+type Tx struct {
+	Gorm *gorm.DB
+}
+
+// Users returns the user store inside the transaction.
+func (t *Tx) Users() *UserStore { return &UserStore{db: t.Gorm} }
+
+// Roles returns the role store inside the transaction.
+func (t *Tx) Roles() *RoleStore { return &RoleStore{db: t.Gorm} }
+
+// Groups returns the group store inside the transaction.
+func (t *Tx) Groups() *GroupStore { return &GroupStore{db: t.Gorm} }
+
+// InTx runs fn in a transaction, committing when it returns nil and rolling
+// back otherwise.
+func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return d.Gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
+		return fn(&Tx{Gorm: g})
+	})
+}
+
+func redactURL(raw string) string {
+	cfg, err := pgxpool.ParseConfig(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	c := cfg.ConnConfig
+	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}
+
+// returningAll asks PostgreSQL for the whole row after an UPDATE, saving a
+// second round trip to read it back.
+var returningAll = clause.Returning{}

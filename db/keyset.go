@@ -1,0 +1,227 @@
+package db
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/usergraph/usergraph/model"
+)
+
+// Keyset (seek) pagination: a page continues strictly after (or before) the
+// (sort key, id) pair of the cursor, so page 10,000 reads the same handful of
+// index entries as page one and rows inserted or deleted elsewhere never
+// shift a page. OFFSET is never used.
+
+// Page size limits of every connection.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// PageArgs are a connection's arguments as the client sent them.
+type PageArgs struct {
+	First, Last   *int
+	After, Before *string
+}
+
+// Page is a validated request for one page.
+type Page struct {
+	Limit    int
+	Backward bool // paging with last/before: read in reverse, then flip
+	After    *Cursor
+	Before   *Cursor
+}
+
+// Cursor is a decoded position: the sort key's value (as text) and the id
+// that breaks ties.
+type Cursor struct {
+	Value string
+	ID    uuid.UUID
+}
+
+// sortKey describes one ordering of one list. Tag names the list and order
+// (e.g. "users/EMAIL"); a cursor minted for one tag is refused by another, so
+// a cursor from the roles list cannot steer a users query.
+type sortKey struct {
+	Tag    string
+	Column string // SQL expression of the sort key
+	IDCol  string // SQL expression of the tie-breaking id
+	Time   bool   // the sort key is a timestamptz (cursor holds RFC 3339)
+}
+
+// ParsePage validates connection arguments against the list identified by
+// tag. Every problem is a BAD_USER_INPUT naming the argument.
+func ParsePage(args PageArgs, tag string) (Page, error) {
+	var p Page
+	if args.First != nil && args.Last != nil {
+		return p, model.Invalid("first", "pass either first or last, not both")
+	}
+	n := DefaultPageSize
+	switch {
+	case args.First != nil:
+		if *args.First < 0 || *args.First > MaxPageSize {
+			return p, model.Invalid("first", "first must be between 0 and %d", MaxPageSize)
+		}
+		n = *args.First
+	case args.Last != nil:
+		if *args.Last < 0 || *args.Last > MaxPageSize {
+			return p, model.Invalid("last", "last must be between 0 and %d", MaxPageSize)
+		}
+		n = *args.Last
+		p.Backward = true
+	case args.Before != nil && args.After == nil:
+		// "before" alone pages backward, like GitHub's API.
+		p.Backward = true
+	}
+	p.Limit = n
+	var err error
+	if args.After != nil {
+		if p.After, err = decodeCursor("after", tag, *args.After); err != nil {
+			return p, err
+		}
+	}
+	if args.Before != nil {
+		if p.Before, err = decodeCursor("before", tag, *args.Before); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+const cursorSep = "\x1f"
+
+// encodeCursor makes an opaque cursor. A short SHA-256 checksum makes any
+// edited or truncated cursor fail to decode instead of seeking somewhere odd.
+func encodeCursor(tag, value string, id uuid.UUID) string {
+	payload := tag + cursorSep + value + cursorSep + id.String()
+	sum := sha256.Sum256([]byte(payload))
+	return base64.RawURLEncoding.EncodeToString(append([]byte(payload), sum[:6]...))
+}
+
+func decodeCursor(arg, tag, s string) (*Cursor, error) {
+	bad := model.Invalid(arg, "%s is not a valid cursor for this list", arg)
+	if len(s) > 1024 {
+		return nil, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) < 7 {
+		return nil, bad
+	}
+	payload, sum := raw[:len(raw)-6], raw[len(raw)-6:]
+	want := sha256.Sum256(payload)
+	if !bytes.Equal(sum, want[:6]) {
+		return nil, bad
+	}
+	parts := strings.Split(string(payload), cursorSep)
+	if len(parts) != 3 || parts[0] != tag {
+		return nil, bad
+	}
+	id, err := uuid.Parse(parts[2])
+	if err != nil {
+		return nil, bad
+	}
+	return &Cursor{Value: parts[1], ID: id}, nil
+}
+
+// seek returns the WHERE conditions (with their arguments), the ORDER BY and
+// the LIMIT for p over key in direction dir. It reads one row more than asked
+// so the caller can tell whether another page exists.
+func (p Page) seek(key sortKey, dir model.OrderDirection) (conds []string, args []any, orderBy string, limit int, err error) {
+	asc := dir != model.Desc
+	bound := func(c *Cursor, after bool) error {
+		v, err := key.value(c)
+		if err != nil {
+			return err
+		}
+		op := "<"
+		if after == asc {
+			op = ">"
+		}
+		conds = append(conds, fmt.Sprintf("(%s, %s) %s (?, ?)", key.Column, key.IDCol, op))
+		args = append(args, v, c.ID.String())
+		return nil
+	}
+	if p.After != nil {
+		if err := bound(p.After, true); err != nil {
+			return nil, nil, "", 0, err
+		}
+	}
+	if p.Before != nil {
+		if err := bound(p.Before, false); err != nil {
+			return nil, nil, "", 0, err
+		}
+	}
+	sqlDir := "ASC"
+	if asc == p.Backward {
+		sqlDir = "DESC"
+	}
+	orderBy = fmt.Sprintf("%s %s, %s %s", key.Column, sqlDir, key.IDCol, sqlDir)
+	return conds, args, orderBy, p.Limit + 1, nil
+}
+
+func (k sortKey) value(c *Cursor) (any, error) {
+	if !k.Time {
+		return c.Value, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, c.Value)
+	if err != nil {
+		return nil, model.Invalid("after", "not a valid cursor for this list")
+	}
+	return t, nil
+}
+
+// cursorValue renders a sort key value for a cursor.
+func cursorValue(v any) string {
+	switch v := v.(type) {
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano)
+	case string:
+		return v
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// Window is one page of rows, in the order the client asked for, with the
+// cursor of each row and the page info.
+type Window[T any] struct {
+	Rows     []T
+	Cursors  []string
+	PageInfo model.PageInfo
+}
+
+// window trims the look-ahead row, restores the requested order and mints
+// cursors. pos returns a row's sort key value and id.
+func window[T any](rows []T, p Page, key sortKey, pos func(*T) (any, uuid.UUID)) Window[T] {
+	more := len(rows) > p.Limit
+	if more {
+		rows = rows[:p.Limit]
+	}
+	if p.Backward {
+		slices.Reverse(rows)
+	}
+	w := Window[T]{Rows: rows, Cursors: make([]string, len(rows))}
+	for i := range rows {
+		v, id := pos(&rows[i])
+		w.Cursors[i] = encodeCursor(key.Tag, cursorValue(v), id)
+	}
+	if p.Backward {
+		w.PageInfo.HasPreviousPage = more
+		w.PageInfo.HasNextPage = p.Before != nil
+	} else {
+		w.PageInfo.HasNextPage = more
+		w.PageInfo.HasPreviousPage = p.After != nil
+	}
+	if len(rows) > 0 {
+		w.PageInfo.StartCursor = &w.Cursors[0]
+		w.PageInfo.EndCursor = &w.Cursors[len(rows)-1]
+	}
+	return w
+}

@@ -1,0 +1,204 @@
+package db
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+	"gorm.io/gorm"
+
+	"github.com/usergraph/usergraph/model"
+)
+
+// RoleStore reads and writes roles and who holds them.
+type RoleStore struct {
+	db *gorm.DB
+}
+
+// Cursor tags of the role lists.
+const (
+	RolesList     = "roles"
+	RoleUsersList = "role.users/ASSIGNED_AT"
+)
+
+func roleColumns(cols Columns, o NamedOrder) Columns {
+	if o.Field == model.NamedOrderCreatedAt {
+		return cols | RoleCreatedAt
+	}
+	return cols | RoleName
+}
+
+// List returns one page of roles.
+func (s *RoleStore) List(ctx context.Context, cols Columns, o NamedOrder, p Page) (Window[model.Role], error) {
+	key := o.key(RolesList, "r")
+	conds, args, orderBy, limit, err := p.seek(key, o.Direction)
+	if err != nil {
+		return Window[model.Role]{}, err
+	}
+	q := s.db.WithContext(ctx).Table("roles AS r").Select(roleColumns(cols, o).list("r", roleColumnNames))
+	for i, c := range conds {
+		q = q.Where(c, args[2*i], args[2*i+1])
+	}
+	var rows []model.Role
+	if err := q.Order(orderBy).Limit(limit).Find(&rows).Error; err != nil {
+		return Window[model.Role]{}, translate("error listing roles", err)
+	}
+	return window(rows, p, key, func(r *model.Role) (any, uuid.UUID) { return o.namedValue(r.Name, r.CreatedAt, r.ID) }), nil
+}
+
+// Count counts all roles.
+func (s *RoleStore) Count(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Table("roles").Count(&n).Error
+	return n, translate("error counting roles", err)
+}
+
+// ByIDs returns the roles with the given ids, in no particular order.
+func (s *RoleStore) ByIDs(ctx context.Context, cols Columns, ids []uuid.UUID) ([]model.Role, error) {
+	var rows []model.Role
+	err := s.db.WithContext(ctx).Raw("SELECT "+cols.list("r", roleColumnNames)+" FROM roles r WHERE r.id = ANY(?::uuid[])", uuidArray(ids)).
+		Scan(&rows).Error
+	return rows, translate("error loading roles", err)
+}
+
+// UserRole is a role held by a user.
+type UserRole struct {
+	UserID     uuid.UUID `gorm:"column:user_id"`
+	model.Role `gorm:"embedded"`
+}
+
+// OfUsers returns the roles of each user, ordered by user then role name:
+// one statement for any number of users.
+func (s *RoleStore) OfUsers(ctx context.Context, cols Columns, userIDs []uuid.UUID) ([]UserRole, error) {
+	var rows []UserRole
+	err := s.db.WithContext(ctx).Raw(
+		"SELECT ur.user_id, "+(cols|RoleName).list("r", roleColumnNames)+
+			" FROM user_roles ur JOIN roles r ON r.id = ur.role_id"+
+			" WHERE ur.user_id = ANY(?::uuid[]) ORDER BY ur.user_id, r.name, r.id", uuidArray(userIDs)).
+		Scan(&rows).Error
+	return rows, translate("error loading roles of users", err)
+}
+
+// RoleHolder is one user holding a role, for Role.users.
+type RoleHolder struct {
+	RoleID     uuid.UUID `gorm:"column:parent_id"`
+	AssignedAt time.Time `gorm:"column:assigned_at"`
+	model.User `gorm:"embedded"`
+}
+
+// Holders returns one page of the live holders of each role, by assignment
+// time: one statement for any number of roles (a LATERAL join per role).
+func (s *RoleStore) Holders(ctx context.Context, cols Columns, roleIDs []uuid.UUID, p Page) (map[uuid.UUID]Window[RoleHolder], error) {
+	key := sortKey{Tag: RoleUsersList, Column: "ur.assigned_at", IDCol: "ur.user_id", Time: true}
+	return lateralPages(ctx, s.db, roleIDs, p, key, model.Asc,
+		"ur.assigned_at, "+cols.list("u", userColumnNames),
+		"user_roles ur JOIN users u ON u.id = ur.user_id AND u.deleted_at IS NULL",
+		"ur.role_id = p.id",
+		func(h *RoleHolder) (uuid.UUID, any, uuid.UUID) { return h.RoleID, h.AssignedAt, h.User.ID },
+		"error loading role holders")
+}
+
+// Create inserts a role.
+func (s *RoleStore) Create(ctx context.Context, nr model.NewRole, now time.Time) (*model.Role, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	r := &model.Role{ID: id, Name: nr.Name, Description: nr.Description, Permissions: pq.StringArray(nr.Permissions),
+		CreatedAt: now, UpdatedAt: now}
+	if r.Permissions == nil {
+		r.Permissions = pq.StringArray{}
+	}
+	if err := s.db.WithContext(ctx).Create(r).Error; err != nil {
+		return nil, translate("error creating role", err)
+	}
+	return r, nil
+}
+
+// Update applies a partial update and returns the role whole.
+func (s *RoleStore) Update(ctx context.Context, id uuid.UUID, up model.RoleUpdate, now time.Time) (*model.Role, error) {
+	set := map[string]any{"updated_at": now}
+	if up.Name != nil {
+		set["name"] = *up.Name
+	}
+	if up.Description != nil {
+		set["description"] = *up.Description
+	}
+	if up.Permissions != nil {
+		set["permissions"] = pq.StringArray(*up.Permissions)
+	}
+	var rows []model.Role
+	res := s.db.WithContext(ctx).Model(&rows).Clauses(returningAll).Where("id = ?", id).Updates(set)
+	if res.Error != nil {
+		return nil, translate("error updating role", res.Error)
+	}
+	if len(rows) == 0 {
+		return nil, model.NotFound("role")
+	}
+	return &rows[0], nil
+}
+
+// Delete removes a role and every grant of it.
+func (s *RoleStore) Delete(ctx context.Context, id uuid.UUID) error {
+	res := s.db.WithContext(ctx).Exec("DELETE FROM roles WHERE id = ?", id)
+	if res.Error != nil {
+		return translate("error deleting role", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return model.NotFound("role")
+	}
+	return nil
+}
+
+// Assign grants a role to a live user; granting it again changes nothing.
+func (s *RoleStore) Assign(ctx context.Context, userID, roleID uuid.UUID, now time.Time) error {
+	res := s.db.WithContext(ctx).Exec(`INSERT INTO user_roles (user_id, role_id, assigned_at)
+		SELECT u.id, r.id, ? FROM users u, roles r
+		WHERE u.id = ? AND u.deleted_at IS NULL AND r.id = ?
+		ON CONFLICT DO NOTHING`, now, userID, roleID)
+	if res.Error != nil {
+		return translate("error assigning role", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	return s.explainMissing(ctx, userID, roleID)
+}
+
+// Revoke takes a role away; NOT_FOUND when the user does not hold it.
+func (s *RoleStore) Revoke(ctx context.Context, userID, roleID uuid.UUID) error {
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM user_roles ur USING users u
+		WHERE ur.user_id = ? AND ur.role_id = ? AND u.id = ur.user_id AND u.deleted_at IS NULL`, userID, roleID)
+	if res.Error != nil {
+		return translate("error revoking role", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	if err := s.explainMissing(ctx, userID, roleID); err != nil {
+		return err
+	}
+	return model.NotFound("role assignment")
+}
+
+// explainMissing tells which of user and role does not exist, or nil when
+// both do.
+func (s *RoleStore) explainMissing(ctx context.Context, userID, roleID uuid.UUID) error {
+	var found struct {
+		User bool `gorm:"column:u"`
+		Role bool `gorm:"column:r"`
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT
+		EXISTS (SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL) AS u,
+		EXISTS (SELECT 1 FROM roles WHERE id = ?) AS r`, userID, roleID).Scan(&found).Error
+	switch {
+	case err != nil:
+		return translate("error checking role assignment", err)
+	case !found.User:
+		return model.NotFound("user")
+	case !found.Role:
+		return model.NotFound("role")
+	}
+	return nil
+}

@@ -1,0 +1,258 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+	"gorm.io/gorm"
+
+	"github.com/usergraph/usergraph/model"
+)
+
+// UserStore reads and writes users. Soft-deleted users are invisible to every
+// method except Restore.
+type UserStore struct {
+	db *gorm.DB
+}
+
+// userSearchExpr must match the expression of users_search_trgm_idx exactly,
+// or PostgreSQL cannot use the trigram index.
+const userSearchExpr = "(u.email || ' ' || lower(u.username) || ' ' || lower(u.display_name))"
+
+// UserOrder is a validated sort order of user listings.
+type UserOrder struct {
+	Field     model.UserOrderField
+	Direction model.OrderDirection
+}
+
+func (o UserOrder) key() sortKey {
+	k := sortKey{Tag: "users/" + string(o.Field), IDCol: "u.id"}
+	switch o.Field {
+	case model.UserOrderEmail:
+		k.Column = "u.email"
+	case model.UserOrderUsername:
+		k.Column = "u.username"
+	case model.UserOrderDisplayName:
+		k.Column = "u.display_name"
+	default:
+		k.Tag, k.Column, k.Time = "users/CREATED_AT", "u.created_at", true
+	}
+	return k
+}
+
+func (o UserOrder) column() Columns {
+	switch o.Field {
+	case model.UserOrderEmail:
+		return UserEmail
+	case model.UserOrderUsername:
+		return UserUsername
+	case model.UserOrderDisplayName:
+		return UserDisplayName
+	}
+	return UserCreatedAt
+}
+
+func (o UserOrder) value(u *model.User) (any, uuid.UUID) {
+	switch o.Field {
+	case model.UserOrderEmail:
+		return u.Email, u.ID
+	case model.UserOrderUsername:
+		return u.Username, u.ID
+	case model.UserOrderDisplayName:
+		return u.DisplayName, u.ID
+	}
+	return u.CreatedAt, u.ID
+}
+
+// PageTag is the cursor tag of the listing in this order, for ParsePage.
+func (o UserOrder) PageTag() string { return o.key().Tag }
+
+// filtered returns the live users matching f, aliased u.
+func (s *UserStore) filtered(ctx context.Context, f model.UserFilter) *gorm.DB {
+	q := s.db.WithContext(ctx).Table("users AS u").Where("u.deleted_at IS NULL")
+	if len(f.Statuses) > 0 {
+		q = q.Where("u.status IN ?", f.Statuses)
+	}
+	if f.RoleID != nil {
+		q = q.Where("EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = u.id AND ur.role_id = ?)", *f.RoleID)
+	}
+	if f.GroupID != nil {
+		q = q.Where("EXISTS (SELECT 1 FROM group_members gm WHERE gm.user_id = u.id AND gm.group_id = ?)", *f.GroupID)
+	}
+	if f.Search != "" {
+		q = q.Where(userSearchExpr+" LIKE ?", "%"+escapeLike(strings.ToLower(f.Search))+"%")
+	}
+	if f.CreatedAfter != nil {
+		q = q.Where("u.created_at > ?", *f.CreatedAfter)
+	}
+	if f.CreatedBefore != nil {
+		q = q.Where("u.created_at < ?", *f.CreatedBefore)
+	}
+	if f.EmailVerified != nil {
+		if *f.EmailVerified {
+			q = q.Where("u.email_verified_at IS NOT NULL")
+		} else {
+			q = q.Where("u.email_verified_at IS NULL")
+		}
+	}
+	return q
+}
+
+// List returns one page of the live users matching f, reading only cols.
+func (s *UserStore) List(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page) (Window[model.User], error) {
+	key := o.key()
+	conds, args, orderBy, limit, err := p.seek(key, o.Direction)
+	if err != nil {
+		return Window[model.User]{}, err
+	}
+	q := s.filtered(ctx, f).Select((cols|o.column()).list("u", userColumnNames))
+	for i, c := range conds {
+		q = q.Where(c, args[2*i], args[2*i+1])
+	}
+	var rows []model.User
+	if err := q.Order(orderBy).Limit(limit).Find(&rows).Error; err != nil {
+		return Window[model.User]{}, translate("error listing users", err)
+	}
+	return window(rows, p, key, o.value), nil
+}
+
+// Count counts the live users matching f.
+func (s *UserStore) Count(ctx context.Context, f model.UserFilter) (int64, error) {
+	var n int64
+	if err := s.filtered(ctx, f).Count(&n).Error; err != nil {
+		return 0, translate("error counting users", err)
+	}
+	return n, nil
+}
+
+// ByIDs returns the live users with the given ids, reading only cols, in no
+// particular order; missing ids are simply absent.
+func (s *UserStore) ByIDs(ctx context.Context, cols Columns, ids []uuid.UUID) ([]model.User, error) {
+	var rows []model.User
+	err := s.db.WithContext(ctx).Raw(
+		"SELECT "+cols.list("u", userColumnNames)+" FROM users u WHERE u.id = ANY(?::uuid[]) AND u.deleted_at IS NULL",
+		uuidArray(ids)).Scan(&rows).Error
+	return rows, translate("error loading users", err)
+}
+
+// ByEmail finds a live user by email address, ignoring case.
+func (s *UserStore) ByEmail(ctx context.Context, cols Columns, email string) (*model.User, error) {
+	return s.findOne(ctx, cols, "u.email = ?", normalizeEmail(email))
+}
+
+// ByUsername finds a live user by username, ignoring case.
+func (s *UserStore) ByUsername(ctx context.Context, cols Columns, username string) (*model.User, error) {
+	return s.findOne(ctx, cols, "lower(u.username) = lower(?)", username)
+}
+
+// ByID finds a live user by id.
+func (s *UserStore) ByID(ctx context.Context, cols Columns, id uuid.UUID) (*model.User, error) {
+	return s.findOne(ctx, cols, "u.id = ?", id)
+}
+
+func (s *UserStore) findOne(ctx context.Context, cols Columns, cond string, arg any) (*model.User, error) {
+	var u model.User
+	err := s.db.WithContext(ctx).Table("users AS u").Select(cols.list("u", userColumnNames)).
+		Where("u.deleted_at IS NULL").Where(cond, arg).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, model.NotFound("user")
+	}
+	if err != nil {
+		return nil, translate("error finding user", err)
+	}
+	return &u, nil
+}
+
+// Create inserts a user. A taken email or username is a CONFLICT naming the
+// field, also when two requests race: the unique indexes decide.
+func (s *UserStore) Create(ctx context.Context, nu model.NewUser, now time.Time) (*model.User, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	u := &model.User{
+		ID: id, Email: normalizeEmail(nu.Email), Username: nu.Username, DisplayName: nu.DisplayName,
+		Status: nu.Status, CreatedAt: now, UpdatedAt: now,
+	}
+	if u.Status == "" {
+		u.Status = model.UserStatusActive
+	}
+	if err := s.db.WithContext(ctx).Create(u).Error; err != nil {
+		return nil, translate("error creating user", err)
+	}
+	return u, nil
+}
+
+// Update applies a partial update to a live user and returns it whole.
+func (s *UserStore) Update(ctx context.Context, id uuid.UUID, up model.UserUpdate, now time.Time) (*model.User, error) {
+	set := map[string]any{"updated_at": now}
+	if up.Email != nil {
+		set["email"] = normalizeEmail(*up.Email)
+	}
+	if up.Username != nil {
+		set["username"] = *up.Username
+	}
+	if up.DisplayName != nil {
+		set["display_name"] = *up.DisplayName
+	}
+	if up.Status != nil {
+		set["status"] = *up.Status
+	}
+	var rows []model.User
+	res := s.db.WithContext(ctx).Model(&rows).Clauses(returningAll).
+		Where("id = ? AND deleted_at IS NULL", id).Updates(set)
+	if res.Error != nil {
+		return nil, translate("error updating user", res.Error)
+	}
+	if len(rows) == 0 {
+		return nil, model.NotFound("user")
+	}
+	return &rows[0], nil
+}
+
+// SoftDelete hides a live user from everything until Restore.
+func (s *UserStore) SoftDelete(ctx context.Context, id uuid.UUID, now time.Time) error {
+	res := s.db.WithContext(ctx).Exec("UPDATE users SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL", now, now, id)
+	if res.Error != nil {
+		return translate("error deleting user", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return model.NotFound("user")
+	}
+	return nil
+}
+
+// Restore brings a soft-deleted user back.
+func (s *UserStore) Restore(ctx context.Context, id uuid.UUID, now time.Time) (*model.User, error) {
+	var rows []model.User
+	err := s.db.WithContext(ctx).Raw("UPDATE users SET deleted_at = NULL, updated_at = ? WHERE id = ? AND deleted_at IS NOT NULL RETURNING *", now, id).
+		Scan(&rows).Error
+	if err != nil {
+		return nil, translate("error restoring user", err)
+	}
+	if len(rows) == 0 {
+		return nil, model.NotFound("deleted user")
+	}
+	return &rows[0], nil
+}
+
+func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+// escapeLike makes s match literally inside a LIKE pattern.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// uuidArray passes ids as one array parameter; gorm would otherwise expand a
+// slice into a list of parameters, one per id.
+func uuidArray(ids []uuid.UUID) pq.StringArray {
+	s := make(pq.StringArray, len(ids))
+	for i, id := range ids {
+		s[i] = id.String()
+	}
+	return s
+}

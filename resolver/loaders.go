@@ -1,0 +1,248 @@
+package resolver
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/model"
+)
+
+// Loaders batch the lookups of one operation: every user's roles, every
+// user's first five groups, every group's members... each become one SQL
+// statement per level of the query instead of one per parent. They are made
+// per operation (never shared: their cache would leak between viewers), and
+// replaced after each mutation so later fields never read a stale cache.
+type Loaders struct {
+	db   *db.DB
+	wait time.Duration
+	mu   sync.Mutex
+	set  *loaderSet
+}
+
+func (l *Loaders) get() *loaderSet {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.set == nil {
+		l.set = newLoaderSet(l.db, l.wait)
+	}
+	return l.set
+}
+
+// Reset drops every cached result; mutations call it after writing.
+func (l *Loaders) Reset() {
+	l.mu.Lock()
+	l.set = nil
+	l.mu.Unlock()
+}
+
+// NewLoaders returns loaders over d for one operation. wait is how long a
+// loader collects keys before it sends its batch; it is paid once per level
+// of a query.
+func NewLoaders(d *db.DB, wait time.Duration) *Loaders { return &Loaders{db: d, wait: wait} }
+
+type loaderSet struct {
+	userByID     *dataloader.Loader[colKey, *model.User]
+	roleByID     *dataloader.Loader[colKey, *model.Role]
+	groupByID    *dataloader.Loader[colKey, *model.Group]
+	rolesOfUser  *dataloader.Loader[colKey, []model.Role]
+	groupsOfUser *dataloader.Loader[pageKey, db.Window[db.UserGroup]]
+	groupCount   *dataloader.Loader[uuid.UUID, int64]
+	membersOf    *dataloader.Loader[pageKey, db.Window[db.GroupMember]]
+	holdersOf    *dataloader.Loader[pageKey, db.Window[db.RoleHolder]]
+}
+
+// colKey asks for one row by id, reading cols. Keys with different column
+// sets are batched into one statement per set.
+type colKey struct {
+	ID   uuid.UUID
+	Cols db.Columns
+}
+
+// pageKey asks for one page of a nested connection of parent ID. Pages with
+// the same arguments are batched into one statement (see db.lateralPages).
+type pageKey struct {
+	ID    uuid.UUID
+	Cols  db.Columns
+	Args  pageArgs
+	Order db.NamedOrder
+}
+
+// pageArgs is the comparable form of db.PageArgs.
+type pageArgs struct {
+	First, Last   int // -1: not given
+	After, Before string
+	HasAfter      bool
+	HasBefore     bool
+}
+
+func newPageArgs(first *int, after *string, last *int, before *string) pageArgs {
+	a := pageArgs{First: -1, Last: -1}
+	if first != nil {
+		a.First = *first
+	}
+	if last != nil {
+		a.Last = *last
+	}
+	if after != nil {
+		a.After, a.HasAfter = *after, true
+	}
+	if before != nil {
+		a.Before, a.HasBefore = *before, true
+	}
+	return a
+}
+
+func (a pageArgs) dbArgs() db.PageArgs {
+	var p db.PageArgs
+	if a.First >= 0 {
+		p.First = &a.First
+	}
+	if a.Last >= 0 {
+		p.Last = &a.Last
+	}
+	if a.HasAfter {
+		p.After = &a.After
+	}
+	if a.HasBefore {
+		p.Before = &a.Before
+	}
+	return p
+}
+
+func newLoaderSet(d *db.DB, wait time.Duration) *loaderSet {
+	users, roles, groups := d.Users(), d.Roles(), d.Groups()
+	return &loaderSet{
+		userByID:  newLoader(wait, byColumns(users.ByIDs, func(u *model.User) uuid.UUID { return u.ID }, "user")),
+		roleByID:  newLoader(wait, byColumns(roles.ByIDs, func(r *model.Role) uuid.UUID { return r.ID }, "role")),
+		groupByID: newLoader(wait, byColumns(groups.ByIDs, func(g *model.Group) uuid.UUID { return g.ID }, "group")),
+		rolesOfUser: newLoader(wait, func(ctx context.Context, keys []colKey) []*dataloader.Result[[]model.Role] {
+			return batchGroups(keys, func(k colKey) db.Columns { return k.Cols }, func(k colKey) uuid.UUID { return k.ID },
+				func(cols db.Columns, ids []uuid.UUID) (map[uuid.UUID][]model.Role, error) {
+					rows, err := roles.OfUsers(ctx, cols, ids)
+					if err != nil {
+						return nil, err
+					}
+					out := make(map[uuid.UUID][]model.Role, len(ids))
+					for _, r := range rows {
+						out[r.UserID] = append(out[r.UserID], r.Role)
+					}
+					for _, id := range ids { // a user with no roles has an empty list, not a missing one
+						if out[id] == nil {
+							out[id] = []model.Role{}
+						}
+					}
+					return out, nil
+				})
+		}),
+		groupsOfUser: newLoader(wait, pagesOf(func(ctx context.Context, k pageKey, ids []uuid.UUID, p db.Page) (map[uuid.UUID]db.Window[db.UserGroup], error) {
+			return groups.OfUsers(ctx, k.Cols, ids, k.Order, p)
+		}, func(k pageKey) string { return k.Order.PageTag(db.UserGroupsList) })),
+		membersOf: newLoader(wait, pagesOf(func(ctx context.Context, k pageKey, ids []uuid.UUID, p db.Page) (map[uuid.UUID]db.Window[db.GroupMember], error) {
+			return groups.Members(ctx, k.Cols, ids, p)
+		}, func(pageKey) string { return db.GroupMembersList })),
+		holdersOf: newLoader(wait, pagesOf(func(ctx context.Context, k pageKey, ids []uuid.UUID, p db.Page) (map[uuid.UUID]db.Window[db.RoleHolder], error) {
+			return roles.Holders(ctx, k.Cols, ids, p)
+		}, func(pageKey) string { return db.RoleUsersList })),
+		groupCount: newLoader(wait, func(ctx context.Context, ids []uuid.UUID) []*dataloader.Result[int64] {
+			counts, err := groups.CountOfUsers(ctx, ids)
+			out := make([]*dataloader.Result[int64], len(ids))
+			for i, id := range ids {
+				out[i] = &dataloader.Result[int64]{Data: counts[id], Error: err}
+			}
+			return out
+		}),
+	}
+}
+
+func newLoader[K comparable, V any](wait time.Duration, fn dataloader.BatchFunc[K, V]) *dataloader.Loader[K, V] {
+	return dataloader.NewBatchedLoader(fn, dataloader.WithWait[K, V](wait), dataloader.WithBatchCapacity[K, V](1000))
+}
+
+// byColumns adapts a store's ByIDs to a batch function: one statement per
+// distinct column set, results in key order, NOT_FOUND for missing keys.
+func byColumns[T any](byIDs func(context.Context, db.Columns, []uuid.UUID) ([]T, error), id func(*T) uuid.UUID, what string) dataloader.BatchFunc[colKey, *T] {
+	return func(ctx context.Context, keys []colKey) []*dataloader.Result[*T] {
+		res := batchGroups(keys, func(k colKey) db.Columns { return k.Cols }, func(k colKey) uuid.UUID { return k.ID },
+			func(cols db.Columns, ids []uuid.UUID) (map[uuid.UUID]*T, error) {
+				rows, err := byIDs(ctx, cols, ids)
+				if err != nil {
+					return nil, err
+				}
+				out := make(map[uuid.UUID]*T, len(rows))
+				for i := range rows {
+					out[id(&rows[i])] = &rows[i]
+				}
+				return out, nil
+			})
+		for _, r := range res {
+			if r.Error == nil && r.Data == nil {
+				r.Error = model.NotFound(what)
+			}
+		}
+		return res
+	}
+}
+
+// pagesOf adapts a store's batched nested-connection read to a batch function.
+func pagesOf[T any](fetch func(context.Context, pageKey, []uuid.UUID, db.Page) (map[uuid.UUID]db.Window[T], error), tag func(pageKey) string) dataloader.BatchFunc[pageKey, db.Window[T]] {
+	return func(ctx context.Context, keys []pageKey) []*dataloader.Result[db.Window[T]] {
+		type group struct {
+			Cols  db.Columns
+			Args  pageArgs
+			Order db.NamedOrder
+		}
+		return batchGroups(keys, func(k pageKey) group { return group{k.Cols, k.Args, k.Order} }, func(k pageKey) uuid.UUID { return k.ID },
+			func(g group, ids []uuid.UUID) (map[uuid.UUID]db.Window[T], error) {
+				k := pageKey{Cols: g.Cols, Args: g.Args, Order: g.Order}
+				p, err := db.ParsePage(g.Args.dbArgs(), tag(k))
+				if err != nil {
+					return nil, err
+				}
+				return fetch(ctx, k, ids, p)
+			})
+	}
+}
+
+// batchGroups splits keys by group (e.g. column set), fetches each group in
+// one call and returns the results in key order, as dataloader requires.
+func batchGroups[K comparable, G comparable, V any](keys []K, groupOf func(K) G, idOf func(K) uuid.UUID,
+	fetch func(G, []uuid.UUID) (map[uuid.UUID]V, error),
+) []*dataloader.Result[V] {
+	order := []G{}
+	ids := map[G][]uuid.UUID{}
+	for _, k := range keys {
+		g := groupOf(k)
+		if _, ok := ids[g]; !ok {
+			order = append(order, g)
+		}
+		ids[g] = append(ids[g], idOf(k))
+	}
+	found := make(map[G]map[uuid.UUID]V, len(order))
+	errs := make(map[G]error)
+	for _, g := range order {
+		found[g], errs[g] = fetch(g, ids[g])
+	}
+	out := make([]*dataloader.Result[V], len(keys))
+	for i, k := range keys {
+		g := groupOf(k)
+		out[i] = &dataloader.Result[V]{Data: found[g][idOf(k)], Error: errs[g]}
+	}
+	return out
+}
+
+type loadersKey struct{}
+
+// WithLoaders returns ctx carrying fresh loaders for one operation.
+func WithLoaders(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, loadersKey{}, l)
+}
+
+func loadersFrom(ctx context.Context) *Loaders {
+	l, _ := ctx.Value(loadersKey{}).(*Loaders)
+	return l
+}

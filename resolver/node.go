@@ -1,0 +1,33 @@
+package resolver
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/usergraph/usergraph/graph"
+	"github.com/usergraph/usergraph/model"
+)
+
+// maxNodes bounds nodes(ids:) like a page.
+const maxNodes = 100
+
+// loadNode fetches any Node by kind; a nil interface (not a typed nil) when
+// it does not exist, so the field is null.
+func (r *Resolver) loadNode(ctx context.Context, kind model.Kind, id uuid.UUID) (graph.Node, error) {
+	switch kind {
+	case model.KindUser:
+		if u, err := r.loadUser(ctx, id); u != nil || err != nil {
+			return u, err
+		}
+	case model.KindRole:
+		if ro, err := r.loadRole(ctx, id); ro != nil || err != nil {
+			return ro, err
+		}
+	case model.KindGroup:
+		if g, err := r.loadGroup(ctx, id); g != nil || err != nil {
+			return g, err
+		}
+	}
+	return nil, nil
+}

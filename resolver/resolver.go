@@ -1,0 +1,64 @@
+// Package resolver implements the GraphQL schema: short resolver bodies in
+// the *.resolvers.go files gqlgen maintains, and beside them the
+// request-scoped dataloaders, the projection of selections onto columns and
+// the error presenter.
+package resolver
+
+import (
+	"context"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/usergraph/usergraph/db"
+)
+
+// Resolver holds the dependencies of every resolver.
+type Resolver struct {
+	db         *db.DB
+	now        func() time.Time
+	loaderWait time.Duration
+}
+
+// Config configures the resolvers.
+type Config struct {
+	// LoaderWait is how long a dataloader collects keys before it sends its
+	// batch. Defaults to 1ms.
+	LoaderWait time.Duration
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// New returns the root resolver.
+func New(d *db.DB, cfg Config) *Resolver {
+	if cfg.LoaderWait <= 0 {
+		cfg.LoaderWait = time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Resolver{db: d, now: cfg.Now, loaderWait: cfg.LoaderWait}
+}
+
+// OperationMiddleware gives each GraphQL operation its own dataloaders.
+// Install it with handler.Server.AroundOperations.
+func (r *Resolver) OperationMiddleware(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	return next(WithLoaders(ctx, NewLoaders(r.db, r.loaderWait)))
+}
+
+// loaders returns the operation's loaders. Without OperationMiddleware (a
+// wiring mistake) each call gets fresh loaders: correct, only unbatched.
+func (r *Resolver) loaders(ctx context.Context) *loaderSet {
+	if l := loadersFrom(ctx); l != nil {
+		return l.get()
+	}
+	return newLoaderSet(r.db, r.loaderWait)
+}
+
+// changed is called by every mutation after it writes, so fields resolved
+// later in the same operation read fresh data.
+func (r *Resolver) changed(ctx context.Context) {
+	if l := loadersFrom(ctx); l != nil {
+		l.Reset()
+	}
+}

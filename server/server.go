@@ -1,0 +1,126 @@
+// Package server is Usergraph's HTTP transport: the GraphQL endpoint, the
+// Playground, health checks, and the middleware around them (request ids,
+// access logs, per-operation dataloaders and statement counting).
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/graph"
+	"github.com/usergraph/usergraph/playground"
+	"github.com/usergraph/usergraph/resolver"
+)
+
+// Config configures the HTTP handler.
+type Config struct {
+	// Playground serves GraphiQL at "/".
+	Playground bool
+	// Introspection allows schema introspection queries.
+	Introspection bool
+	// Debug adds per-operation figures (SQL statement count) to the
+	// response's extensions.
+	Debug bool
+}
+
+// Pinger reports whether the database answers; /readyz uses it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// New returns the HTTP handler of the whole API.
+func New(cfg Config, res *resolver.Resolver, pinger Pinger, log *slog.Logger) http.Handler {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res}))
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.SetErrorPresenter(resolver.ErrorPresenter(log))
+	srv.SetRecoverFunc(resolver.Recover(log))
+	srv.AroundOperations(res.OperationMiddleware)
+	if cfg.Debug {
+		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+			resp := next(ctx)
+			if resp != nil {
+				if c := db.StatementCounterFrom(ctx); c != nil {
+					if resp.Extensions == nil {
+						resp.Extensions = map[string]any{}
+					}
+					resp.Extensions["sqlStatements"] = c.Count()
+				}
+			}
+			return resp
+		})
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", srv)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := pinger.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "not ready: database unreachable", "err", err)
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if cfg.Playground {
+		mux.Handle("/", playground.Handler(playground.Options{Endpoint: "/graphql"}))
+	}
+	return withRequest(mux, log)
+}
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// withRequest gives every request an id (a well-formed X-Request-Id from a
+// proxy is kept), a statement counter, and one access-log line.
+func withRequest(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID.MatchString(id) {
+			id = resolver.NewRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := resolver.WithRequestID(r.Context(), id)
+		ctx, counter := db.WithStatementCounter(ctx)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		log.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)),
+			slog.Int64("sql_statements", counter.Count()))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
