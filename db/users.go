@@ -109,7 +109,7 @@ func (s *UserStore) List(ctx context.Context, cols Columns, f model.UserFilter, 
 	if err != nil {
 		return Window[model.User]{}, err
 	}
-	q := s.filtered(ctx, f).Select((cols|o.column()).list("u", userColumnNames))
+	q := s.filtered(ctx, f).Select((cols | o.column()).list("u", userColumnNames))
 	for i, c := range conds {
 		q = q.Where(c, args[2*i], args[2*i+1])
 	}

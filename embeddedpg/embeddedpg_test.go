@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -377,6 +378,26 @@ func TestStartNamesTheDirectoryTheServerUserCannotTraverse(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), private+" ") {
 		t.Errorf("Start error = %q, want it to name %s", err, private)
+	}
+}
+
+func TestStartReportsTheServerLogWhenTheServerFails(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig(t)
+	cfg.Port = taken.Addr().(*net.TCPAddr).Port
+
+	s, err := embeddedpg.Start(context.Background(), cfg)
+	if err == nil {
+		_ = s.Stop(context.Background())
+		t.Fatal("Start succeeded on a taken port, want an error")
+	}
+	if !strings.Contains(err.Error(), "could not bind IPv4 address") {
+		t.Errorf("Start error = %q, want it to quote the server log's explanation", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"syscall"
@@ -11,9 +12,12 @@ import (
 
 // postmaster is a running server process, reaped by its own goroutine.
 type postmaster struct {
-	pid    int
-	exited chan struct{} // closed once the process has been reaped
-	err    error         // the exit status; read only after exited is closed
+	// process is signalled through Go's pidfd-backed handle, which cannot
+	// reach an unrelated process that reused the pid after ours was reaped.
+	process *os.Process
+	pid     int
+	exited  chan struct{} // closed once the process has been reaped
+	err     error         // the exit status; read only after exited is closed
 }
 
 // startPostmaster starts cmd and reaps it in the background.
@@ -35,7 +39,7 @@ func startPostmaster(cmd *exec.Cmd) (*postmaster, error) {
 			started <- err
 			return
 		}
-		p.pid = cmd.Process.Pid
+		p.process, p.pid = cmd.Process, cmd.Process.Pid
 		started <- nil
 		p.err = cmd.Wait()
 		close(p.exited)
@@ -52,7 +56,7 @@ func startPostmaster(cmd *exec.Cmd) (*postmaster, error) {
 // the postmaster's pid) is killed, which leaves the data consistent but makes
 // the next start run crash recovery.
 func (p *postmaster) stop(ctx context.Context) error {
-	if err := syscall.Kill(p.pid, syscall.SIGINT); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := p.process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("error signalling the postmaster: %w", err)
 	}
 	select {

@@ -101,4 +101,3 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "demo-users", Value: 300, Sources: cli.EnvVars("DEMO_USERS"), Usage: "users to seed on the embedded default's first start (0: none)"},
 	}
 }
-
