@@ -15,12 +15,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,8 +68,9 @@ type Config struct {
 	// PostgreSQL refuses to run as root, so when the caller is root the data
 	// directory is handed over to this user and the server runs with its
 	// credentials. A caller that is not root can only run the server as
-	// itself. Defaults to "postgres" when the caller is root, else to the
-	// current user.
+	// itself. The superuser is named when the cluster is created, so a
+	// DataDir must keep being run as the same user. Defaults to "postgres"
+	// when the caller is root, else to the current user.
 	RunAsUser string
 
 	// Database is created when missing, so the URL is usable at once.
@@ -83,7 +85,7 @@ type Config struct {
 	LogPath string
 
 	// Logger receives one-line status messages (initializing, started,
-	// stopped); the server's own output goes to LogPath. Defaults to
+	// retrying, stopped); the server's own output goes to LogPath. Defaults to
 	// discarding them.
 	Logger *slog.Logger
 
@@ -96,14 +98,11 @@ type Config struct {
 	Settings map[string]string
 
 	// StartTimeout bounds how long Start waits for the server to accept
-	// connections; crash recovery after an unclean stop counts against it.
-	// Defaults to 30s.
+	// connections. Crash recovery after an unclean stop counts against it, as
+	// does waiting for the processes of a just-killed server to let go of
+	// the data directory. Defaults to 30s.
 	StartTimeout time.Duration
 }
-
-// managedSettings are chosen by Start itself: a caller overriding them would
-// break the URL or the private socket directory.
-var managedSettings = []string{"listen_addresses", "port", "unix_socket_directories"}
 
 // WithDefaults returns a copy of the config with every unset field that has a
 // fixed default filled in. RunAsUser and SearchPaths depend on the
@@ -138,8 +137,11 @@ func (c Config) validate() error {
 	if c.StartTimeout < 0 {
 		return fmt.Errorf("Config.StartTimeout %v is negative", c.StartTimeout)
 	}
+	// Start chooses these itself: overriding them would break the URL or the
+	// private socket directory.
+	managed := []string{"listen_addresses", "port", "unix_socket_directories"}
 	for name := range c.Settings {
-		for _, managed := range managedSettings {
+		for _, managed := range managed {
 			if strings.EqualFold(name, managed) {
 				return fmt.Errorf("Config.Settings may not set %s: Start manages it", managed)
 			}
@@ -357,22 +359,18 @@ func postgresArgs(dataDir string, port int, socketDir string, extra map[string]s
 	settings["port"] = strconv.Itoa(port)
 	settings["unix_socket_directories"] = socketDir
 
-	names := make([]string, 0, len(settings))
-	for name := range settings {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	args := []string{"-D", dataDir}
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
 		args = append(args, "-c", name+"="+settings[name])
 	}
 	return args
 }
 
 // initdb creates the cluster. The superuser is named after the OS user so
-// that the URL's user exists; trust authentication is safe because the
-// generated pg_hba.conf only admits the local socket and loopback addresses,
-// and the server only listens on 127.0.0.1.
+// that the URL's user exists. Trust authentication keeps the URL free of
+// secrets; it admits only the local socket (whose directory is private) and
+// loopback addresses, which is acceptable on a development machine or CI
+// runner but means any local user may connect over TCP as superuser.
 func initdb(ctx context.Context, bins binaries, dataDir string, acct account, noSync bool, logFile *os.File) error {
 	// C.UTF-8 gives Unicode-aware upper() and regex classes with the stable,
 	// byte-wise sort order of C; it is missing on some older systems.

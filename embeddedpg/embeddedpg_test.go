@@ -24,9 +24,8 @@ import (
 	"github.com/usergraph/usergraph/embeddedpg"
 )
 
-// testSettings trade durability for speed, as the test helpers of the rest of
-// the code base do.
-var testSettings = map[string]string{"fsync": "off"}
+// testSettings trade durability for speed: a throwaway server needs no fsync.
+func testSettings() map[string]string { return map[string]string{"fsync": "off"} }
 
 // newDataDir returns a data directory path in a fresh temporary directory.
 // Not t.TempDir: its parent is created with mode 0700, which the postgres
@@ -48,7 +47,7 @@ func testConfig(tb testing.TB) embeddedpg.Config {
 	return embeddedpg.Config{
 		DataDir:  newDataDir(tb),
 		Logger:   slog.New(slog.NewTextHandler(tb.Output(), nil)),
-		Settings: testSettings,
+		Settings: testSettings(),
 	}
 }
 
@@ -84,6 +83,28 @@ func expectedUser(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return u.Username
+}
+
+// serverUserCredential returns what a child needs to run as the server's
+// user, or nil when that is the current user.
+func serverUserCredential(t *testing.T) *syscall.Credential {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup(expectedUser(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }
 
 // postmasterPID reads the server's pid from the lock file it keeps in its
@@ -202,9 +223,10 @@ func TestStartIgnoresAStaleLockWhosePIDNowBelongsToAnotherProgram(t *testing.T) 
 	_ = first.Stop(ctx)
 
 	// After a reboot or a container restart, the pid in a stale
-	// postmaster.pid often belongs to an unrelated process, which PostgreSQL
-	// alone takes for a running server.
+	// postmaster.pid often belongs to an unrelated process. PostgreSQL alone
+	// takes one of the server user's own processes for a running server.
 	unrelated := exec.Command("sleep", "60")
+	unrelated.SysProcAttr = &syscall.SysProcAttr{Credential: serverUserCredential(t)}
 	if err := unrelated.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +324,7 @@ func TestServerShutsDownWhenItsParentDies(t *testing.T) {
 
 // runDoomedParent starts a server, says so, and waits to be killed.
 func runDoomedParent(dataDir string) {
-	cfg := embeddedpg.Config{DataDir: dataDir, Settings: testSettings}
+	cfg := embeddedpg.Config{DataDir: dataDir, Settings: testSettings()}
 	if _, err := embeddedpg.Start(context.Background(), cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -369,7 +391,7 @@ func TestStartNamesTheDirectoryTheServerUserCannotTraverse(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(private) })
-	cfg := embeddedpg.Config{DataDir: filepath.Join(private, "data"), Settings: testSettings}
+	cfg := embeddedpg.Config{DataDir: filepath.Join(private, "data"), Settings: testSettings()}
 
 	s, err := embeddedpg.Start(context.Background(), cfg)
 	if err == nil {

@@ -24,6 +24,7 @@ func (r *groupResolver) Members(ctx context.Context, obj *model.Group, first *in
 	if err != nil {
 		return nil, err
 	}
+	r.prefetchUsers(ctx, idsOf(w.Rows, func(m *db.GroupMember) uuid.UUID { return m.User.ID }), connectionPaths...)
 	c := &model.GroupMemberConnection{Edges: make([]*model.GroupMemberEdge, len(w.Rows)), PageInfo: &w.PageInfo}
 	for i := range w.Rows {
 		m := &w.Rows[i]
@@ -136,6 +137,7 @@ func (r *queryResolver) Groups(ctx context.Context, first *int, after *string, l
 	if err != nil {
 		return nil, err
 	}
+	r.prefetchGroups(ctx, idsOf(w.Rows, func(g *model.Group) uuid.UUID { return g.ID }), connectionPaths...)
 	return groupConnection(w, groups.Count), nil
 }
 

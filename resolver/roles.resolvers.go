@@ -100,6 +100,7 @@ func (r *queryResolver) Roles(ctx context.Context, first *int, after *string, la
 	if err != nil {
 		return nil, err
 	}
+	r.prefetchRoles(ctx, idsOf(w.Rows, func(ro *model.Role) uuid.UUID { return ro.ID }), connectionPaths...)
 	return roleConnection(w, roles.Count), nil
 }
 
@@ -113,6 +114,7 @@ func (r *roleResolver) Users(ctx context.Context, obj *model.Role, first *int, a
 	if err != nil {
 		return nil, err
 	}
+	r.prefetchUsers(ctx, idsOf(w.Rows, func(h *db.RoleHolder) uuid.UUID { return h.User.ID }), connectionPaths...)
 	c := &model.UserConnection{Edges: make([]*model.UserEdge, len(w.Rows)), PageInfo: &w.PageInfo}
 	for i := range w.Rows {
 		c.Edges[i] = &model.UserEdge{Cursor: w.Cursors[i], Node: &w.Rows[i].User}

@@ -8,6 +8,8 @@ package resolver
 import (
 	"context"
 
+	"github.com/google/uuid"
+
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
 	"github.com/usergraph/usergraph/model"
@@ -121,6 +123,7 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, la
 	if err != nil {
 		return nil, err
 	}
+	r.prefetchUsers(ctx, idsOf(w.Rows, func(u *model.User) uuid.UUID { return u.ID }), connectionPaths...)
 	return userConnection(w, func(ctx context.Context) (int64, error) { return users.Count(ctx, f) }), nil
 }
 
@@ -139,6 +142,7 @@ func (r *userResolver) Groups(ctx context.Context, obj *model.User, first *int, 
 	if err != nil {
 		return nil, err
 	}
+	r.prefetchGroups(ctx, idsOf(w.Rows, func(ug *db.UserGroup) uuid.UUID { return ug.Group.ID }), connectionPaths...)
 	c := &model.UserGroupConnection{Edges: make([]*model.UserGroupEdge, len(w.Rows)), PageInfo: &w.PageInfo}
 	for i := range w.Rows {
 		ug := &w.Rows[i]
