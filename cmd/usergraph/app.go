@@ -73,6 +73,7 @@ func dbFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "database-url", Sources: cli.EnvVars("DATABASE_URL"), Usage: "PostgreSQL URL; unset runs an embedded PostgreSQL in --data-dir"},
 		&cli.StringFlag{Name: "data-dir", Value: "./.data", Sources: cli.EnvVars("DATA_DIR"), Usage: "where the embedded default keeps its data"},
+		&cli.StringFlag{Name: "pg-bin-dir", Sources: cli.EnvVars("PG_BIN_DIR"), Usage: "PostgreSQL server binaries for the embedded default (default: $PATH, then /usr/lib/postgresql/*/bin)"},
 		&cli.IntFlag{Name: "db-max-conns", Sources: cli.EnvVars("DB_MAX_CONNS"), Usage: "connection pool size (default: 4 x CPUs, at least 8)"},
 		&cli.IntFlag{Name: "db-min-conns", Value: 2, Sources: cli.EnvVars("DB_MIN_CONNS"), Usage: "connections kept open when idle"},
 		&cli.DurationFlag{Name: "db-max-conn-lifetime", Value: 30 * time.Minute, Sources: cli.EnvVars("DB_MAX_CONN_LIFETIME"), Usage: "recycle connections after this long"},

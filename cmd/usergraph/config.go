@@ -19,6 +19,7 @@ import (
 type Config struct {
 	DB       db.Config
 	DataDir  string // embedded default's data, used when DB.URL is empty
+	PGBinDir string // embedded default's binaries; "" searches
 	Embedded bool   // DB.URL was empty: run a private PostgreSQL
 
 	LogLevel  slog.Level
@@ -58,6 +59,7 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 		StatementTimeout: cmd.Duration("db-statement-timeout"),
 	}
 	c.DataDir = cmd.String("data-dir")
+	c.PGBinDir = cmd.String("pg-bin-dir")
 	c.Embedded = c.DB.URL == ""
 	if c.DB.MaxConns < 0 {
 		return c, fmt.Errorf("DB_MAX_CONNS: must be at least 1, got %d", c.DB.MaxConns)

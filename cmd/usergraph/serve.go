@@ -96,7 +96,7 @@ func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*db.DB, fu
 			return nil, nil, fmt.Errorf("DATA_DIR: %w", err)
 		}
 		log.Info("DATABASE_URL is unset: starting the embedded PostgreSQL", "data_dir", dir)
-		pg, err = embeddedpg.Start(ctx, embeddedpg.Config{DataDir: dir, Logger: log})
+		pg, err = embeddedpg.Start(ctx, embeddedpg.Config{DataDir: dir, BinDir: cfg.PGBinDir, Logger: log})
 		if err != nil {
 			return nil, nil, fmt.Errorf("embedded PostgreSQL: %w", err)
 		}

@@ -1,0 +1,41 @@
+# Usergraph: `make run` starts the server on an embedded PostgreSQL;
+# `make test` installs what is missing and runs every test.
+
+GO      ?= go
+BIN     := bin/usergraph
+PKGS    := ./...
+
+.PHONY: run build test test-only deps lint generate check-generated clean help
+
+help:
+	@echo "make run              serve on http://127.0.0.1:8080 (embedded PostgreSQL in ./.data)"
+	@echo "make test             install missing tools, check generated code and lint, run every test with -race"
+	@echo "make generate         regenerate gqlgen output after editing graph/*.graphqls"
+	@echo "make build            build $(BIN)"
+
+build:
+	$(GO) build -o $(BIN) ./cmd/usergraph
+
+run: build
+	./$(BIN) serve --log-format text
+
+deps:
+	./scripts/install-deps.sh
+
+generate:
+	$(GO) run github.com/99designs/gqlgen generate
+
+check-generated:
+	./scripts/check-generated.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+test: deps check-generated lint test-only
+
+test-only:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/usergraph/usergraph/playground/browsertest"
+)
+
+// binary is the usergraph executable built once for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "usergraph-e2e-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "usergraph")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building usergraph:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// started is a running `usergraph serve`.
+type started struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+	done chan error
+}
+
+// startServe runs `usergraph serve` on the embedded default in a fresh data
+// directory and waits until it listens.
+func startServe(t *testing.T, env ...string) *started {
+	t.Helper()
+	dataDir := reachableTempDir(t)
+	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--log-format", "text", "--data-dir", dataDir, "--demo-users", "120")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(cmd.Env, "DATABASE_URL=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &started{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	re := regexp.MustCompile(`graphql=(http://[0-9.:]+)/graphql`)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			s.logs.WriteString(line + "\n")
+			if m := re.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+	})
+	select {
+	case s.url = <-addr:
+	case err := <-s.done:
+		t.Fatalf("usergraph exited before listening: %v\n%s", err, s.logs)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("usergraph did not start in time:\n%s", s.logs)
+	}
+	return s
+}
+
+// reachableTempDir is a temporary directory the postgres user can enter
+// (t.TempDir's parent is private to root).
+func reachableTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "usergraph-e2e-data-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(dir, 0o755)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+func postGraphQL(t *testing.T, url, query string) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query})
+	resp, err := http.Post(url+"/graphql", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, raw)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("not JSON: %s", raw)
+	}
+	if out["errors"] != nil {
+		t.Fatalf("errors: %s", raw)
+	}
+	return out
+}
+
+// The newcomer's path: serve on the embedded default (a private PostgreSQL
+// from the local binaries, migrated and seeded with demo data), query it over
+// HTTP, use the Playground in a real browser, stop with SIGTERM.
+func TestE2E_ServeOnEmbeddedDefault(t *testing.T) {
+	s := startServe(t)
+
+	out := postGraphQL(t, s.url, `{ users(first: 5) { totalCount nodes { id email roles { name } groups(first: 2) { nodes { name } } } } }`)
+	users := out["data"].(map[string]any)["users"].(map[string]any)
+	if users["totalCount"].(float64) != 120 {
+		t.Fatalf("want the 120 demo users, got %v", users["totalCount"])
+	}
+	if n := len(users["nodes"].([]any)); n != 5 {
+		t.Fatalf("want 5 users, got %d", n)
+	}
+	if ext, ok := out["extensions"].(map[string]any); !ok || ext["sqlStatements"] == nil {
+		t.Fatalf("development mode must report sqlStatements in extensions, got %v", out["extensions"])
+	}
+
+	// GET is for queries only.
+	resp, err := http.Get(s.url + "/graphql?query=" + strings.ReplaceAll("{ users(first: 1) { nodes { id } } }", " ", "%20"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET query: status %d", resp.StatusCode)
+	}
+
+	// The Playground, served from the binary, runs a query in Chromium.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	result, err := browsertest.RunQuery(ctx, s.url+"/", `{ users(first: 2, orderBy: {field: EMAIL, direction: ASC}) { nodes { email } } }`)
+	if err != nil {
+		t.Fatalf("Playground: %v", err)
+	}
+	if !strings.Contains(result, "@example.com") {
+		t.Fatalf("Playground result does not show users: %s", result)
+	}
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+	}
+
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.logs)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no exit after SIGTERM:\n%s", s.logs)
+	}
+	if !strings.Contains(s.logs.String(), "PostgreSQL stopped") && !strings.Contains(s.logs.String(), "stopped") {
+		t.Fatalf("shutdown not logged:\n%s", s.logs)
+	}
+}
+
+// Misconfiguration stops the process with one line naming the setting.
+func TestE2E_BadSettingsFailWithOneLineNamingTheSetting(t *testing.T) {
+	t.Parallel()
+	emptyDir := t.TempDir()
+	cases := []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"DB_MAX_CONNS=-1"}, "DB_MAX_CONNS"},
+		{[]string{"LOG_LEVEL=loud"}, "LOG_LEVEL"},
+		{[]string{"ADDR=nonsense"}, "ADDR"},
+		{[]string{"MODE=staging"}, "MODE"},
+		{[]string{"DATABASE_URL=postgres://%zz"}, "DATABASE_URL"},
+		{[]string{"REDIS_URL=http://nope"}, "REDIS_URL"},
+		{[]string{"PG_BIN_DIR=" + emptyDir, "DATA_DIR=" + t.TempDir()}, "PostgreSQL server binaries not found"},
+	}
+	for _, tc := range cases {
+		cmd := exec.Command(binary, "serve")
+		cmd.Env = append(append(os.Environ(), "DATABASE_URL="), tc.env...)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("%v: want a failure, got success", tc.env)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		last := lines[len(lines)-1]
+		if !strings.HasPrefix(last, "usergraph: ") || !strings.Contains(last, tc.want) {
+			t.Fatalf("%v: want a last line 'usergraph: ...%s...', got:\n%s", tc.env, tc.want, out)
+		}
+		if strings.Contains(string(out), "goroutine ") || strings.Contains(string(out), "panic") {
+			t.Fatalf("%v: stack trace in output:\n%s", tc.env, out)
+		}
+	}
+}
+
+// Every command has --help.
+func TestE2E_EveryCommandHasHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"migrate", "up", "--help"},
+		{"migrate", "down", "--help"}, {"migrate", "status", "--help"}, {"seed", "--help"}} {
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "USAGE") {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+}
