@@ -9,7 +9,6 @@ import (
 	"context"
 
 	"github.com/google/uuid"
-
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
 	"github.com/usergraph/usergraph/model"
