@@ -94,6 +94,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opt Options) (Stats, error) {
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
+	// A bulk load legitimately runs longer than the pool's statement_timeout.
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		return Stats{}, fmt.Errorf("error lifting statement timeout for seed: %w", err)
+	}
 	// Serialize concurrent seeds (two instances starting on a fresh database).
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(7446354)"); err != nil {
 		return Stats{}, fmt.Errorf("error locking for seed: %w", err)
