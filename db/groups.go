@@ -129,6 +129,7 @@ func (s *GroupStore) Create(ctx context.Context, ng model.NewGroup, now time.Tim
 	if err != nil {
 		return nil, err
 	}
+	now = now.Truncate(time.Microsecond) // what PostgreSQL stores, so the payload matches later reads
 	g := &model.Group{ID: id, Name: ng.Name, Description: ng.Description, CreatedAt: now, UpdatedAt: now}
 	if err := s.db.WithContext(ctx).Create(g).Error; err != nil {
 		return nil, translate("error creating group", err)
@@ -184,7 +185,8 @@ func (s *GroupStore) AddMember(ctx context.Context, groupID, userID uuid.UUID, r
 
 // RemoveMember removes a user from a group.
 func (s *GroupStore) RemoveMember(ctx context.Context, groupID, userID uuid.UUID) error {
-	res := s.db.WithContext(ctx).Exec("DELETE FROM group_members WHERE group_id = ? AND user_id = ?", groupID, userID)
+	res := s.db.WithContext(ctx).Exec(`DELETE FROM group_members gm USING users u
+		WHERE gm.group_id = ? AND gm.user_id = ? AND u.id = gm.user_id AND u.deleted_at IS NULL`, groupID, userID)
 	if res.Error != nil {
 		return translate("error removing group member", res.Error)
 	}

@@ -105,6 +105,7 @@ func (s *RoleStore) Create(ctx context.Context, nr model.NewRole, now time.Time)
 	if err != nil {
 		return nil, err
 	}
+	now = now.Truncate(time.Microsecond) // what PostgreSQL stores, so the payload matches later reads
 	r := &model.Role{ID: id, Name: nr.Name, Description: nr.Description, Permissions: pq.StringArray(nr.Permissions),
 		CreatedAt: now, UpdatedAt: now}
 	if r.Permissions == nil {

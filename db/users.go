@@ -182,6 +182,7 @@ func (s *UserStore) Create(ctx context.Context, nu model.NewUser, now time.Time)
 	if err != nil {
 		return nil, err
 	}
+	now = now.Truncate(time.Microsecond) // what PostgreSQL stores, so the payload matches later reads
 	u := &model.User{
 		ID: id, Email: normalizeEmail(nu.Email), Username: nu.Username, DisplayName: nu.DisplayName,
 		Status: nu.Status, CreatedAt: now, UpdatedAt: now,

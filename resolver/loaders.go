@@ -74,19 +74,19 @@ type pageKey struct {
 
 // pageArgs is the comparable form of db.PageArgs.
 type pageArgs struct {
-	First, Last   int // -1: not given
-	After, Before string
-	HasAfter      bool
-	HasBefore     bool
+	First, Last         int
+	HasFirst, HasLast   bool
+	After, Before       string
+	HasAfter, HasBefore bool
 }
 
 func newPageArgs(first *int, after *string, last *int, before *string) pageArgs {
-	a := pageArgs{First: -1, Last: -1}
+	var a pageArgs
 	if first != nil {
-		a.First = *first
+		a.First, a.HasFirst = *first, true
 	}
 	if last != nil {
-		a.Last = *last
+		a.Last, a.HasLast = *last, true
 	}
 	if after != nil {
 		a.After, a.HasAfter = *after, true
@@ -99,10 +99,10 @@ func newPageArgs(first *int, after *string, last *int, before *string) pageArgs 
 
 func (a pageArgs) dbArgs() db.PageArgs {
 	var p db.PageArgs
-	if a.First >= 0 {
+	if a.HasFirst {
 		p.First = &a.First
 	}
-	if a.Last >= 0 {
+	if a.HasLast {
 		p.Last = &a.Last
 	}
 	if a.HasAfter {
