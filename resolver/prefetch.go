@@ -5,6 +5,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+	"github.com/graph-gophers/dataloader/v7"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/usergraph/usergraph/db"
@@ -26,11 +27,30 @@ import (
 // prefetchUsers starts the loads for the relations selected on users found
 // at paths below the current field.
 func (r *Resolver) prefetchUsers(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
-	if len(ids) == 0 {
+	r.prefetchUsersIn(ctx, ids, selectionsBelow(ctx, paths))
+}
+
+// prefetchGroups starts the loads for the relations selected on groups.
+func (r *Resolver) prefetchGroups(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
+	r.prefetchGroupsIn(ctx, ids, selectionsBelow(ctx, paths))
+}
+
+// prefetchRoles starts the loads for the relations selected on roles.
+func (r *Resolver) prefetchRoles(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
+	r.prefetchRolesIn(ctx, ids, selectionsBelow(ctx, paths))
+}
+
+// prefetchUsersIn starts the loads for the relations selected on users in
+// sels. For a nested connection it also waits, in the background, for that
+// level's batch and then prefetches the level below it for all parents at
+// once, so deep levels stay one batch each however the goroutines that
+// complete the fields are scheduled.
+func (r *Resolver) prefetchUsersIn(ctx context.Context, ids []uuid.UUID, sels []ast.SelectionSet) {
+	if len(ids) == 0 || len(sels) == 0 {
 		return
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
-	for _, f := range fieldsAt(ctx, userType, paths) {
+	for _, f := range objectFields(op, sels, userType) {
 		switch f.Name {
 		case "roles":
 			cols := columnsIn(op, f.Selections, roleType, nil)
@@ -45,23 +65,29 @@ func (r *Resolver) prefetchUsers(ctx context.Context, ids []uuid.UUID, paths ...
 			o := orderArg(op, f)
 			cols := columnsIn(op, f.Selections, groupType, connectionPaths...)
 			counted := selects(op, f.Selections, "totalCount")
-			for _, id := range ids {
-				l.groupsOfUser.Load(ctx, pageKey{ID: id, Cols: cols, Args: args, Order: o})
+			thunks := make([]dataloader.Thunk[db.Window[db.UserGroup]], len(ids))
+			for i, id := range ids {
+				thunks[i] = l.groupsOfUser.Load(ctx, pageKey{ID: id, Cols: cols, Args: args, Order: o})
 				if counted {
 					l.groupCount.Load(ctx, id)
 				}
 			}
+			next := nodeSelections(op, f.Selections)
+			go func() {
+				r.prefetchGroupsIn(ctx, childIDs(thunks, func(g *db.UserGroup) uuid.UUID { return g.Group.ID }), next)
+			}()
 		}
 	}
 }
 
-// prefetchGroups starts the loads for the relations selected on groups.
-func (r *Resolver) prefetchGroups(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
-	if len(ids) == 0 {
+// prefetchGroupsIn starts the loads for the relations selected on groups in
+// sels, and the level below them (see prefetchUsersIn).
+func (r *Resolver) prefetchGroupsIn(ctx context.Context, ids []uuid.UUID, sels []ast.SelectionSet) {
+	if len(ids) == 0 || len(sels) == 0 {
 		return
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
-	for _, f := range fieldsAt(ctx, groupType, paths) {
+	for _, f := range objectFields(op, sels, groupType) {
 		if f.Name != "members" {
 			continue
 		}
@@ -71,22 +97,28 @@ func (r *Resolver) prefetchGroups(ctx context.Context, ids []uuid.UUID, paths ..
 		}
 		cols := columnsIn(op, f.Selections, userType, connectionPaths...)
 		counted := selects(op, f.Selections, "totalCount")
-		for _, id := range ids {
-			l.membersOf.Load(ctx, pageKey{ID: id, Cols: cols, Args: args})
+		thunks := make([]dataloader.Thunk[db.Window[db.GroupMember]], len(ids))
+		for i, id := range ids {
+			thunks[i] = l.membersOf.Load(ctx, pageKey{ID: id, Cols: cols, Args: args})
 			if counted {
 				l.groupByID.Load(ctx, colKey{ID: id, Cols: db.GroupMemberCount})
 			}
 		}
+		next := nodeSelections(op, f.Selections)
+		go func() {
+			r.prefetchUsersIn(ctx, childIDs(thunks, func(m *db.GroupMember) uuid.UUID { return m.User.ID }), next)
+		}()
 	}
 }
 
-// prefetchRoles starts the loads for the relations selected on roles.
-func (r *Resolver) prefetchRoles(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
-	if len(ids) == 0 {
+// prefetchRolesIn starts the loads for the relations selected on roles in
+// sels, and the level below them (see prefetchUsersIn).
+func (r *Resolver) prefetchRolesIn(ctx context.Context, ids []uuid.UUID, sels []ast.SelectionSet) {
+	if len(ids) == 0 || len(sels) == 0 {
 		return
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
-	for _, f := range fieldsAt(ctx, roleType, paths) {
+	for _, f := range objectFields(op, sels, roleType) {
 		if f.Name != "users" {
 			continue
 		}
@@ -96,27 +128,68 @@ func (r *Resolver) prefetchRoles(ctx context.Context, ids []uuid.UUID, paths ...
 		}
 		cols := columnsIn(op, f.Selections, userType, connectionPaths...)
 		counted := selects(op, f.Selections, "totalCount")
-		for _, id := range ids {
-			l.holdersOf.Load(ctx, pageKey{ID: id, Cols: cols, Args: args})
+		thunks := make([]dataloader.Thunk[db.Window[db.RoleHolder]], len(ids))
+		for i, id := range ids {
+			thunks[i] = l.holdersOf.Load(ctx, pageKey{ID: id, Cols: cols, Args: args})
 			if counted {
 				l.roleByID.Load(ctx, colKey{ID: id, Cols: db.RoleUserCount})
 			}
 		}
+		next := nodeSelections(op, f.Selections)
+		go func() {
+			r.prefetchUsersIn(ctx, childIDs(thunks, func(h *db.RoleHolder) uuid.UUID { return h.User.ID }), next)
+		}()
 	}
 }
 
-// fieldsAt collects the fields selected on t at each path below the current
+// selectionsBelow returns the selection sets at each path below the current
 // field.
-func fieldsAt(ctx context.Context, t objectType, paths [][]string) []graphql.CollectedField {
+func selectionsBelow(ctx context.Context, paths [][]string) []ast.SelectionSet {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil || fc.Field.Field == nil {
 		return nil
 	}
 	op := graphql.GetOperationContext(ctx)
-	var out []graphql.CollectedField
+	var out []ast.SelectionSet
 	for _, path := range paths {
-		for _, s := range selectionsAt(op, fc.Field.Selections, path) {
-			out = append(out, graphql.CollectFields(op, s, []string{t.name, "Node"})...)
+		out = append(out, selectionsAt(op, fc.Field.Selections, path)...)
+	}
+	return out
+}
+
+// nodeSelections returns where a connection field selects its nodes.
+func nodeSelections(op *graphql.OperationContext, sel ast.SelectionSet) []ast.SelectionSet {
+	var out []ast.SelectionSet
+	for _, path := range connectionPaths {
+		out = append(out, selectionsAt(op, sel, path)...)
+	}
+	return out
+}
+
+// objectFields collects the fields selected on t in sels.
+func objectFields(op *graphql.OperationContext, sels []ast.SelectionSet, t objectType) []graphql.CollectedField {
+	var out []graphql.CollectedField
+	for _, s := range sels {
+		out = append(out, graphql.CollectFields(op, s, []string{t.name, "Node"})...)
+	}
+	return out
+}
+
+// childIDs waits for a level's loads and returns the distinct ids of the
+// rows they found; failed loads are skipped (their fields report the error).
+func childIDs[T any](thunks []dataloader.Thunk[db.Window[T]], id func(*T) uuid.UUID) []uuid.UUID {
+	seen := map[uuid.UUID]bool{}
+	var out []uuid.UUID
+	for _, th := range thunks {
+		w, err := th()
+		if err != nil {
+			continue
+		}
+		for i := range w.Rows {
+			if k := id(&w.Rows[i]); !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
 		}
 	}
 	return out
