@@ -237,3 +237,33 @@ func TestE2E_EveryCommandHasHelp(t *testing.T) {
 		}
 	}
 }
+
+// migrate up, status and down round-trip on the embedded default.
+func TestE2E_MigrateUpStatusDown(t *testing.T) {
+	t.Parallel()
+	dataDir := reachableTempDir(t)
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append(args, "--data-dir", dataDir, "--log-format", "text")...)
+		cmd.Env = append(os.Environ(), "DATABASE_URL=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := run("migrate", "status"); !strings.Contains(out, "00001_core.sql") || !strings.Contains(out, "pending") {
+		t.Fatalf("before up, want 00001 pending:\n%s", out)
+	}
+	run("migrate", "up")
+	if out := run("migrate", "status"); !strings.Contains(out, "applied") || strings.Contains(out, "pending") {
+		t.Fatalf("after up, want everything applied:\n%s", out)
+	}
+	run("migrate", "down")
+	if out := run("migrate", "status"); !strings.Contains(out, "pending") {
+		t.Fatalf("after down, want 00001 pending again:\n%s", out)
+	}
+	if out := run("seed", "--users", "50", "--progress=false"); !strings.Contains(out, "seeded 50 users") {
+		t.Fatalf("seed on the embedded default (migrating first):\n%s", out)
+	}
+}
