@@ -58,24 +58,10 @@ func (r *Resolver) prefetchUsersIn(ctx context.Context, ids []uuid.UUID, sels []
 				l.rolesOfUser.Load(ctx, colKey{ID: id, Cols: cols})
 			}
 		case "groups":
-			args, ok := connectionArgs(op, f)
-			if !ok {
-				continue
-			}
-			o := orderArg(op, f)
-			cols := columnsIn(op, f.Selections, groupType, connectionPaths...)
-			counted := selects(op, f.Selections, "totalCount")
-			thunks := make([]dataloader.Thunk[db.Window[db.UserGroup]], len(ids))
-			for i, id := range ids {
-				thunks[i] = l.groupsOfUser.Load(ctx, pageKey{ID: id, Cols: cols, Args: args, Order: o})
-				if counted {
-					l.groupCount.Load(ctx, id)
-				}
-			}
-			next := nodeSelections(op, f.Selections)
-			go func() {
-				r.prefetchGroupsIn(ctx, childIDs(thunks, func(g *db.UserGroup) uuid.UUID { return g.Group.ID }), next)
-			}()
+			prefetchPage(ctx, op, f, ids, l.groupsOfUser, groupType, orderArg(op, f),
+				func(id uuid.UUID) { l.groupCount.Load(ctx, id) },
+				func(g *db.UserGroup) uuid.UUID { return g.Group.ID },
+				func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchGroupsIn(ctx, ids, sels) })
 		}
 	}
 }
@@ -88,26 +74,12 @@ func (r *Resolver) prefetchGroupsIn(ctx context.Context, ids []uuid.UUID, sels [
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
 	for _, f := range objectFields(op, sels, groupType) {
-		if f.Name != "members" {
-			continue
+		if f.Name == "members" {
+			prefetchPage(ctx, op, f, ids, l.membersOf, userType, db.NamedOrder{},
+				func(id uuid.UUID) { l.groupByID.Load(ctx, colKey{ID: id, Cols: db.GroupMemberCount}) },
+				func(m *db.GroupMember) uuid.UUID { return m.User.ID },
+				func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchUsersIn(ctx, ids, sels) })
 		}
-		args, ok := connectionArgs(op, f)
-		if !ok {
-			continue
-		}
-		cols := columnsIn(op, f.Selections, userType, connectionPaths...)
-		counted := selects(op, f.Selections, "totalCount")
-		thunks := make([]dataloader.Thunk[db.Window[db.GroupMember]], len(ids))
-		for i, id := range ids {
-			thunks[i] = l.membersOf.Load(ctx, pageKey{ID: id, Cols: cols, Args: args})
-			if counted {
-				l.groupByID.Load(ctx, colKey{ID: id, Cols: db.GroupMemberCount})
-			}
-		}
-		next := nodeSelections(op, f.Selections)
-		go func() {
-			r.prefetchUsersIn(ctx, childIDs(thunks, func(m *db.GroupMember) uuid.UUID { return m.User.ID }), next)
-		}()
 	}
 }
 
@@ -119,27 +91,38 @@ func (r *Resolver) prefetchRolesIn(ctx context.Context, ids []uuid.UUID, sels []
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
 	for _, f := range objectFields(op, sels, roleType) {
-		if f.Name != "users" {
-			continue
+		if f.Name == "users" {
+			prefetchPage(ctx, op, f, ids, l.holdersOf, userType, db.NamedOrder{},
+				func(id uuid.UUID) { l.roleByID.Load(ctx, colKey{ID: id, Cols: db.RoleUserCount}) },
+				func(h *db.RoleHolder) uuid.UUID { return h.User.ID },
+				func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchUsersIn(ctx, ids, sels) })
 		}
-		args, ok := connectionArgs(op, f)
-		if !ok {
-			continue
-		}
-		cols := columnsIn(op, f.Selections, userType, connectionPaths...)
-		counted := selects(op, f.Selections, "totalCount")
-		thunks := make([]dataloader.Thunk[db.Window[db.RoleHolder]], len(ids))
-		for i, id := range ids {
-			thunks[i] = l.holdersOf.Load(ctx, pageKey{ID: id, Cols: cols, Args: args})
-			if counted {
-				l.roleByID.Load(ctx, colKey{ID: id, Cols: db.RoleUserCount})
-			}
-		}
-		next := nodeSelections(op, f.Selections)
-		go func() {
-			r.prefetchUsersIn(ctx, childIDs(thunks, func(h *db.RoleHolder) uuid.UUID { return h.User.ID }), next)
-		}()
 	}
+}
+
+// prefetchPage starts one page load per parent for the connection field f,
+// and its count when totalCount is selected; once that batch returns, it
+// calls below with the ids of every row found and the selections of f's
+// nodes, to start the next level.
+func prefetchPage[T any](ctx context.Context, op *graphql.OperationContext, f graphql.CollectedField, ids []uuid.UUID,
+	loader *dataloader.Loader[pageKey, db.Window[T]], nodes objectType, order db.NamedOrder,
+	count func(uuid.UUID), rowID func(*T) uuid.UUID, below func([]uuid.UUID, []ast.SelectionSet),
+) {
+	args, ok := connectionArgs(op, f)
+	if !ok {
+		return
+	}
+	cols := columnsIn(op, f.Selections, nodes, connectionPaths...)
+	counted := selects(op, f.Selections, "totalCount")
+	thunks := make([]dataloader.Thunk[db.Window[T]], len(ids))
+	for i, id := range ids {
+		thunks[i] = loader.Load(ctx, pageKey{ID: id, Cols: cols, Args: args, Order: order})
+		if counted {
+			count(id)
+		}
+	}
+	next := nodeSelections(op, f.Selections)
+	go func() { below(childIDs(thunks, rowID), next) }()
 }
 
 // selectionsBelow returns the selection sets at each path below the current
