@@ -1,0 +1,101 @@
+package seed_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/usergraph/usergraph/db/dbtest"
+	"github.com/usergraph/usergraph/seed"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// schemaShape lists the indexes, constraints and enabled triggers of the
+// seeded tables: a bulk load drops some of them and must put back exactly
+// what it found.
+func schemaShape(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `
+		SELECT 'index ' || indexdef FROM pg_indexes WHERE tablename IN ('users', 'user_roles', 'group_members')
+		UNION ALL
+		SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+			WHERE conrelid IN ('users'::regclass, 'user_roles'::regclass, 'group_members'::regclass)
+		UNION ALL
+		SELECT 'trigger ' || tgname || ' ' || tgenabled::text FROM pg_trigger
+			WHERE NOT tgisinternal AND tgrelid IN ('users'::regclass, 'user_roles'::regclass, 'group_members'::regclass)
+		ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestSeed_BulkLoadRestoresSchemaAndCounters(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	ctx := context.Background()
+	before := schemaShape(t, d.Pool)
+
+	// A small load (incremental path), then a bulk one on top of it.
+	if _, err := seed.Run(ctx, d.Pool, seed.Options{Users: 300, Groups: 20}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := seed.Run(ctx, d.Pool, seed.Options{Users: 60_000, Groups: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Users != 60_000 || st.UserRoles < 60_000 || st.Memberships == 0 {
+		t.Fatalf("implausible stats: %+v", st)
+	}
+
+	after := schemaShape(t, d.Pool)
+	if len(before) != len(after) {
+		t.Fatalf("schema changed:\nbefore %v\nafter  %v", before, after)
+	}
+	for i := range before {
+		if before[i] != after[i] {
+			t.Fatalf("schema changed: %q became %q", before[i], after[i])
+		}
+	}
+
+	var users, badGroups, badRoles int
+	err = d.Pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM users),
+		(SELECT count(*) FROM groups g WHERE member_count <> (SELECT count(*) FROM group_members gm
+			JOIN users u ON u.id = gm.user_id AND u.deleted_at IS NULL WHERE gm.group_id = g.id)),
+		(SELECT count(*) FROM roles r WHERE user_count <> (SELECT count(*) FROM user_roles ur
+			JOIN users u ON u.id = ur.user_id AND u.deleted_at IS NULL WHERE ur.role_id = r.id))`).Scan(&users, &badGroups, &badRoles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if users != 60_300 || badGroups != 0 || badRoles != 0 {
+		t.Fatalf("users %d (want 60300), groups with a wrong member_count %d, roles with a wrong user_count %d", users, badGroups, badRoles)
+	}
+
+	// The counter triggers are live again: a soft delete moves the counts.
+	var groupID string
+	var count0, count1 int64
+	if err := d.Pool.QueryRow(ctx, `SELECT g.id::text, g.member_count FROM groups g WHERE member_count > 0 LIMIT 1`).Scan(&groupID, &count0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Pool.Exec(ctx, `UPDATE users SET deleted_at = now() WHERE id = (SELECT user_id FROM group_members WHERE group_id = $1 LIMIT 1)`, groupID); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Pool.QueryRow(ctx, `SELECT member_count FROM groups WHERE id = $1`, groupID).Scan(&count1); err != nil {
+		t.Fatal(err)
+	}
+	if count1 != count0-1 {
+		t.Fatalf("member_count after a soft delete: %d, want %d", count1, count0-1)
+	}
+}
