@@ -46,14 +46,45 @@ func (l *Loaders) Reset() {
 func NewLoaders(d *db.DB, wait time.Duration) *Loaders { return &Loaders{db: d, wait: wait} }
 
 type loaderSet struct {
-	userByID     *dataloader.Loader[colKey, *model.User]
-	roleByID     *dataloader.Loader[colKey, *model.Role]
-	groupByID    *dataloader.Loader[colKey, *model.Group]
-	rolesOfUser  *dataloader.Loader[colKey, []model.Role]
-	groupsOfUser *dataloader.Loader[pageKey, db.Window[db.UserGroup]]
-	groupCount   *dataloader.Loader[uuid.UUID, int64]
-	membersOf    *dataloader.Loader[pageKey, db.Window[db.GroupMember]]
-	holdersOf    *dataloader.Loader[pageKey, db.Window[db.RoleHolder]]
+	userByID     *batched[colKey, *model.User]
+	roleByID     *batched[colKey, *model.Role]
+	groupByID    *batched[colKey, *model.Group]
+	rolesOfUser  *batched[colKey, []model.Role]
+	groupsOfUser *batched[pageKey, db.Window[db.UserGroup]]
+	groupCount   *batched[uuid.UUID, int64]
+	membersOf    *batched[pageKey, db.Window[db.GroupMember]]
+	holdersOf    *batched[pageKey, db.Window[db.RoleHolder]]
+}
+
+// batched is a dataloader together with its batch function and cache, so a
+// prefetch that knows a level's complete set of keys can run the batch at
+// once and prime the loader, instead of collecting keys for a batch window.
+type batched[K comparable, V any] struct {
+	*dataloader.Loader[K, V]
+	fn    dataloader.BatchFunc[K, V]
+	cache *dataloader.InMemoryCache[K, V]
+}
+
+// fetch runs one batch for the keys the loader has not seen yet and primes
+// the loader with each result. A failed key is not primed: its field
+// resolver loads it again and reports the error where it belongs.
+func (b *batched[K, V]) fetch(ctx context.Context, keys []K) {
+	todo := make([]K, 0, len(keys))
+	seen := make(map[K]bool, len(keys))
+	for _, k := range keys {
+		if _, cached := b.cache.Get(ctx, k); !cached && !seen[k] {
+			seen[k] = true
+			todo = append(todo, k)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	for i, r := range b.fn(ctx, todo) {
+		if r.Error == nil {
+			b.Prime(ctx, todo[i], r.Data)
+		}
+	}
 }
 
 // colKey asks for one row by id, reading cols. Keys with different column
@@ -159,8 +190,14 @@ func newLoaderSet(d *db.DB, wait time.Duration) *loaderSet {
 	}
 }
 
-func newLoader[K comparable, V any](wait time.Duration, fn dataloader.BatchFunc[K, V]) *dataloader.Loader[K, V] {
-	return dataloader.NewBatchedLoader(fn, dataloader.WithWait[K, V](wait), dataloader.WithBatchCapacity[K, V](1000))
+func newLoader[K comparable, V any](wait time.Duration, fn dataloader.BatchFunc[K, V]) *batched[K, V] {
+	cache := dataloader.NewCache[K, V]()
+	return &batched[K, V]{
+		Loader: dataloader.NewBatchedLoader(fn, dataloader.WithWait[K, V](wait), dataloader.WithBatchCapacity[K, V](1000),
+			dataloader.WithCache[K, V](cache)),
+		fn:    fn,
+		cache: cache,
+	}
 }
 
 // byColumns adapts a store's ByIDs to a batch function: one statement per

@@ -2,127 +2,146 @@ package resolver
 
 import (
 	"context"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
-	"github.com/graph-gophers/dataloader/v7"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/model"
 )
 
-// Prefetching: as soon as a resolver has a page of parents, it starts the
-// loads their selected relations will need, so every key of a level joins
-// one batch.
+// Prefetching: as soon as a resolver has a page of parents, it runs the
+// batches their selected relations need, level by level down the selection,
+// and primes the loaders with the results; the field resolvers then find
+// every value cached. Each level is one statement per relation, whatever the
+// page size, because the prefetch knows the level's complete key set: it
+// does not depend on which keys happen to arrive within a loader's batch
+// window, and it does not wait that window out.
 //
-// Without this, the order in which gqlgen completes fields decides how keys
-// are batched: gqlgen resolves an object's plain fields (edges) before its
-// resolver fields (totalCount), and runs an object's only resolver field
-// inline, so a parent whose subtree waits on a deeper loader issues its own
-// loads a whole batch window later than its siblings, and the level splits
-// into two statements. Loads started here are cached by the loaders; the
-// field resolvers later pick up the same thunks.
+// (Waiting is what the loaders alone would do: gqlgen resolves an object's
+// plain fields such as edges before its resolver fields such as totalCount,
+// and runs an object's only resolver field inline, so under load a level's
+// keys straggle across several batch windows.) The loaders still serve
+// every lookup a prefetch does not cover, such as user(id:) and node(id:).
 
-// prefetchUsers starts the loads for the relations selected on users found
-// at paths below the current field.
+// prefetchUsers prefetches the relations selected on the users found at
+// paths below the current field.
 func (r *Resolver) prefetchUsers(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
 	r.prefetchUsersIn(ctx, ids, selectionsBelow(ctx, paths))
 }
 
-// prefetchGroups starts the loads for the relations selected on groups.
+// prefetchGroups prefetches the relations selected on groups.
 func (r *Resolver) prefetchGroups(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
 	r.prefetchGroupsIn(ctx, ids, selectionsBelow(ctx, paths))
 }
 
-// prefetchRoles starts the loads for the relations selected on roles.
+// prefetchRoles prefetches the relations selected on roles.
 func (r *Resolver) prefetchRoles(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
 	r.prefetchRolesIn(ctx, ids, selectionsBelow(ctx, paths))
 }
 
-// prefetchUsersIn starts the loads for the relations selected on users in
-// sels. For a nested connection it also waits, in the background, for that
-// level's batch and then prefetches the level below it for all parents at
-// once, so deep levels stay one batch each however the goroutines that
-// complete the fields are scheduled.
+// prefetchUsersIn prefetches the relations selected on users in sels;
+// sibling relations run concurrently.
 func (r *Resolver) prefetchUsersIn(ctx context.Context, ids []uuid.UUID, sels []ast.SelectionSet) {
 	if len(ids) == 0 || len(sels) == 0 {
 		return
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
+	var wg sync.WaitGroup
 	for _, f := range objectFields(op, sels, userType) {
 		switch f.Name {
 		case "roles":
 			cols := columnsIn(op, f.Selections, roleType, nil)
-			for _, id := range ids {
-				l.rolesOfUser.Load(ctx, colKey{ID: id, Cols: cols})
+			keys := make([]colKey, len(ids))
+			for i, id := range ids {
+				keys[i] = colKey{ID: id, Cols: cols}
 			}
+			wg.Go(func() { l.rolesOfUser.fetch(ctx, keys) })
 		case "groups":
-			prefetchPage(ctx, op, f, ids, l.groupsOfUser, groupType, orderArg(op, f),
-				func(id uuid.UUID) { l.groupCount.Load(ctx, id) },
-				func(g *db.UserGroup) uuid.UUID { return g.Group.ID },
-				func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchGroupsIn(ctx, ids, sels) })
+			wg.Go(func() {
+				prefetchPage(ctx, op, f, ids, l.groupsOfUser, groupType, orderArg(op, f),
+					func(ids []uuid.UUID) { l.groupCount.fetch(ctx, ids) },
+					func(g *db.UserGroup) uuid.UUID { return g.Group.ID },
+					func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchGroupsIn(ctx, ids, sels) })
+			})
 		}
 	}
+	wg.Wait()
 }
 
-// prefetchGroupsIn starts the loads for the relations selected on groups in
-// sels, and the level below them (see prefetchUsersIn).
+// prefetchGroupsIn prefetches the relations selected on groups in sels.
 func (r *Resolver) prefetchGroupsIn(ctx context.Context, ids []uuid.UUID, sels []ast.SelectionSet) {
 	if len(ids) == 0 || len(sels) == 0 {
 		return
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
+	var wg sync.WaitGroup
 	for _, f := range objectFields(op, sels, groupType) {
 		if f.Name == "members" {
-			prefetchPage(ctx, op, f, ids, l.membersOf, userType, db.NamedOrder{},
-				func(id uuid.UUID) { l.groupByID.Load(ctx, colKey{ID: id, Cols: db.GroupMemberCount}) },
-				func(m *db.GroupMember) uuid.UUID { return m.User.ID },
-				func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchUsersIn(ctx, ids, sels) })
+			wg.Go(func() {
+				prefetchPage(ctx, op, f, ids, l.membersOf, userType, db.NamedOrder{},
+					func(ids []uuid.UUID) { l.groupByID.fetch(ctx, countKeys(ids, db.GroupMemberCount)) },
+					func(m *db.GroupMember) uuid.UUID { return m.User.ID },
+					func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchUsersIn(ctx, ids, sels) })
+			})
 		}
 	}
+	wg.Wait()
 }
 
-// prefetchRolesIn starts the loads for the relations selected on roles in
-// sels, and the level below them (see prefetchUsersIn).
+// prefetchRolesIn prefetches the relations selected on roles in sels.
 func (r *Resolver) prefetchRolesIn(ctx context.Context, ids []uuid.UUID, sels []ast.SelectionSet) {
 	if len(ids) == 0 || len(sels) == 0 {
 		return
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
+	var wg sync.WaitGroup
 	for _, f := range objectFields(op, sels, roleType) {
 		if f.Name == "users" {
-			prefetchPage(ctx, op, f, ids, l.holdersOf, userType, db.NamedOrder{},
-				func(id uuid.UUID) { l.roleByID.Load(ctx, colKey{ID: id, Cols: db.RoleUserCount}) },
-				func(h *db.RoleHolder) uuid.UUID { return h.User.ID },
-				func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchUsersIn(ctx, ids, sels) })
+			wg.Go(func() {
+				prefetchPage(ctx, op, f, ids, l.holdersOf, userType, db.NamedOrder{},
+					func(ids []uuid.UUID) { l.roleByID.fetch(ctx, countKeys(ids, db.RoleUserCount)) },
+					func(h *db.RoleHolder) uuid.UUID { return h.User.ID },
+					func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchUsersIn(ctx, ids, sels) })
+			})
 		}
 	}
+	wg.Wait()
 }
 
-// prefetchPage starts one page load per parent for the connection field f,
-// and its count when totalCount is selected; once that batch returns, it
-// calls below with the ids of every row found and the selections of f's
-// nodes, to start the next level.
+// prefetchPage fetches one page of the connection field f for every parent
+// (and the counts, when totalCount is selected), then calls below with the
+// ids of every row found and the selections of f's nodes: the next level.
 func prefetchPage[T any](ctx context.Context, op *graphql.OperationContext, f graphql.CollectedField, ids []uuid.UUID,
-	loader *dataloader.Loader[pageKey, db.Window[T]], nodes objectType, order db.NamedOrder,
-	count func(uuid.UUID), rowID func(*T) uuid.UUID, below func([]uuid.UUID, []ast.SelectionSet),
+	b *batched[pageKey, db.Window[T]], nodes objectType, order db.NamedOrder,
+	count func([]uuid.UUID), rowID func(*T) uuid.UUID, below func([]uuid.UUID, []ast.SelectionSet),
 ) {
 	args, ok := connectionArgs(op, f)
 	if !ok {
 		return
 	}
-	cols := columnsIn(op, f.Selections, nodes, connectionPaths...)
-	counted := selects(op, f.Selections, "totalCount")
-	thunks := make([]dataloader.Thunk[db.Window[T]], len(ids))
-	for i, id := range ids {
-		thunks[i] = loader.Load(ctx, pageKey{ID: id, Cols: cols, Args: args, Order: order})
-		if counted {
-			count(id)
-		}
+	var wg sync.WaitGroup
+	if selects(op, f.Selections, "totalCount") {
+		wg.Go(func() { count(ids) })
 	}
-	next := nodeSelections(op, f.Selections)
-	go func() { below(childIDs(thunks, rowID), next) }()
+	cols := columnsIn(op, f.Selections, nodes, connectionPaths...)
+	keys := make([]pageKey, len(ids))
+	for i, id := range ids {
+		keys[i] = pageKey{ID: id, Cols: cols, Args: args, Order: order}
+	}
+	b.fetch(ctx, keys)
+	below(childIDs(ctx, b, keys, rowID), nodeSelections(op, f.Selections))
+	wg.Wait()
+}
+
+func countKeys(ids []uuid.UUID, cols db.Columns) []colKey {
+	keys := make([]colKey, len(ids))
+	for i, id := range ids {
+		keys[i] = colKey{ID: id, Cols: cols}
+	}
+	return keys
 }
 
 // selectionsBelow returns the selection sets at each path below the current
@@ -158,20 +177,24 @@ func objectFields(op *graphql.OperationContext, sels []ast.SelectionSet, t objec
 	return out
 }
 
-// childIDs waits for a level's loads and returns the distinct ids of the
-// rows they found; failed loads are skipped (their fields report the error).
-func childIDs[T any](thunks []dataloader.Thunk[db.Window[T]], id func(*T) uuid.UUID) []uuid.UUID {
+// childIDs returns the distinct ids of the rows cached for keys; keys that
+// failed are skipped (their fields report the error).
+func childIDs[T any](ctx context.Context, b *batched[pageKey, db.Window[T]], keys []pageKey, id func(*T) uuid.UUID) []uuid.UUID {
 	seen := map[uuid.UUID]bool{}
 	var out []uuid.UUID
-	for _, th := range thunks {
+	for _, k := range keys {
+		th, ok := b.cache.Get(ctx, k)
+		if !ok {
+			continue
+		}
 		w, err := th()
 		if err != nil {
 			continue
 		}
 		for i := range w.Rows {
-			if k := id(&w.Rows[i]); !seen[k] {
-				seen[k] = true
-				out = append(out, k)
+			if c := id(&w.Rows[i]); !seen[c] {
+				seen[c] = true
+				out = append(out, c)
 			}
 		}
 	}

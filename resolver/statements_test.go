@@ -13,12 +13,12 @@ import (
 // per level, whatever the page size. Counted by the pgx tracer and reported
 // in the debug extension.
 //
-// The batch window is widened to 100ms here: under `go test -race ./...` on
-// two cores, other test packages can starve this one's goroutines for tens
-// of milliseconds, and the test is about batching, not about scheduling.
+// The loaders run with the production batch window (1ms): the count must not
+// depend on scheduling, because list resolvers prefetch each level's
+// complete key set (see resolver/prefetch.go).
 func TestStatements_NestedQueryCostsOneStatementPerLevel(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{loaderWait: 100 * time.Millisecond})
+	b := setup(t, setupOpts{loaderWait: time.Millisecond})
 	if _, err := seed.Run(context.Background(), b.db.Pool, seed.Options{Users: 150, Groups: 20}); err != nil {
 		t.Fatal(err)
 	}
