@@ -5,13 +5,14 @@ GO      ?= go
 BIN     := bin/usergraph
 PKGS    := ./...
 
-.PHONY: run build test test-only deps lint generate check-generated clean help
+.PHONY: run build test test-only deps lint generate check-generated bench clean help
 
 help:
 	@echo "make run              serve on http://127.0.0.1:8080 (embedded PostgreSQL in ./.data)"
 	@echo "make test             install missing tools, check generated code and lint, run every test with -race"
 	@echo "make generate         regenerate gqlgen output after editing graph/*.graphqls"
 	@echo "make build            build $(BIN)"
+	@echo "make bench            in-process query benchmarks (latency, SQL statements per operation)"
 
 build:
 	$(GO) build -o $(BIN) ./cmd/usergraph
@@ -36,6 +37,9 @@ test: deps check-generated lint test-only
 
 test-only:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./resolver/
 
 clean:
 	rm -rf bin

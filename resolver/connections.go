@@ -103,18 +103,29 @@ func userFilter(f *graph.UserFilter) (model.UserFilter, error) {
 
 // loadUser loads a live user through the operation's loader, reading the
 // columns the current field selects; nil when there is none.
+// It also prefetches the user's selected relations, so a lookup followed by
+// its relations does not wait out a batch window per level.
 func (r *Resolver) loadUser(ctx context.Context, id uuid.UUID) (*model.User, error) {
 	u, err := r.loaders(ctx).userByID.Load(ctx, colKey{ID: id, Cols: columnsAt(ctx, userType, nil)})()
+	if u != nil && err == nil && !inBulkLookup(ctx) {
+		r.prefetchUsers(ctx, []uuid.UUID{id}, nil)
+	}
 	return nilIfNotFound(u, err)
 }
 
 func (r *Resolver) loadRole(ctx context.Context, id uuid.UUID) (*model.Role, error) {
 	ro, err := r.loaders(ctx).roleByID.Load(ctx, colKey{ID: id, Cols: columnsAt(ctx, roleType, nil)})()
+	if ro != nil && err == nil && !inBulkLookup(ctx) {
+		r.prefetchRoles(ctx, []uuid.UUID{id}, nil)
+	}
 	return nilIfNotFound(ro, err)
 }
 
 func (r *Resolver) loadGroup(ctx context.Context, id uuid.UUID) (*model.Group, error) {
 	g, err := r.loaders(ctx).groupByID.Load(ctx, colKey{ID: id, Cols: columnsAt(ctx, groupType, nil)})()
+	if g != nil && err == nil && !inBulkLookup(ctx) {
+		r.prefetchGroups(ctx, []uuid.UUID{id}, nil)
+	}
 	return nilIfNotFound(g, err)
 }
 

@@ -31,3 +31,29 @@ func (r *Resolver) loadNode(ctx context.Context, kind model.Kind, id uuid.UUID) 
 	}
 	return nil, nil
 }
+
+type bulkLookupKey struct{}
+
+// inBulkLookup reports whether the lookup is one of many (nodes(ids:)),
+// whose caller prefetches relations for all of them at once instead of one
+// statement per node.
+func inBulkLookup(ctx context.Context) bool { return ctx.Value(bulkLookupKey{}) != nil }
+
+// prefetchNodes prefetches the relations selected on the nodes found, one
+// batch per kind.
+func (r *Resolver) prefetchNodes(ctx context.Context, nodes []graph.Node) {
+	var users, roles, groups []uuid.UUID
+	for _, n := range nodes {
+		switch n := n.(type) {
+		case *model.User:
+			users = append(users, n.ID)
+		case *model.Role:
+			roles = append(roles, n.ID)
+		case *model.Group:
+			groups = append(groups, n.ID)
+		}
+	}
+	r.prefetchUsers(ctx, users, nil)
+	r.prefetchRoles(ctx, roles, nil)
+	r.prefetchGroups(ctx, groups, nil)
+}

@@ -43,12 +43,9 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]graph.Node, 
 	out := make([]graph.Node, len(ids))
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
+	bulk := context.WithValue(ctx, bulkLookupKey{}, true)
 	for i, ref := range refs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i], errs[i] = r.loadNode(ctx, ref.kind, ref.id)
-		}()
+		wg.Go(func() { out[i], errs[i] = r.loadNode(bulk, ref.kind, ref.id) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -56,6 +53,7 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]graph.Node, 
 			return nil, err
 		}
 	}
+	r.prefetchNodes(ctx, out)
 	return out, nil
 }
 

@@ -32,6 +32,11 @@ type setupOpts struct {
 
 func setup(t *testing.T, opts ...setupOpts) *bundle {
 	t.Helper()
+	return setupTB(t, opts...)
+}
+
+func setupTB(t testing.TB, opts ...setupOpts) *bundle {
+	t.Helper()
 	o := setupOpts{loaderWait: 20 * time.Millisecond}
 	if len(opts) > 0 && opts[0].loaderWait > 0 {
 		o.loaderWait = opts[0].loaderWait
@@ -59,7 +64,7 @@ type response struct {
 }
 
 // do sends one GraphQL operation and decodes the answer.
-func (b *bundle) do(t *testing.T, query string, vars map[string]any) response {
+func (b *bundle) do(t testing.TB, query string, vars map[string]any) response {
 	t.Helper()
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
@@ -76,6 +81,8 @@ func (b *bundle) do(t *testing.T, query string, vars map[string]any) response {
 	}
 	return r
 }
+
+var jsonUnmarshal = json.Unmarshal
 
 // mustDo sends an operation that must succeed and decodes its data into out.
 func (b *bundle) mustDo(t *testing.T, query string, vars map[string]any, out any) response {

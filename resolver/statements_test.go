@@ -64,4 +64,9 @@ func TestStatements_NodesBatchByKind(t *testing.T) {
 	if got := r.statements(t); got != 1 {
 		t.Fatalf("nodes(30 user ids) sent %d statements, want 1", got)
 	}
+	r = b.mustDo(t, `query($ids: [ID!]!) { nodes(ids: $ids) { id ... on User { email roles { name } groups(first: 2) { nodes { name } } } } }`,
+		map[string]any{"ids": ids}, nil)
+	if got := r.statements(t); got != 3 {
+		t.Fatalf("nodes(30 user ids) with roles and groups sent %d statements, want 3", got)
+	}
 }

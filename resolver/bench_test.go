@@ -1,0 +1,62 @@
+package resolver_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/usergraph/usergraph/seed"
+)
+
+// BenchmarkQueries measures in-process latency of the nested queries the
+// dataloaders exist for, at several batch windows, and reports SQL
+// statements per operation. Run with `make bench`.
+//
+// Figures from this machine belong in the README; they are never asserted.
+func BenchmarkQueries(b *testing.B) {
+	queries := []struct{ name, query string }{
+		{"Q1_users50", `{ users(first: 50) { edges { cursor node { id email username } } pageInfo { hasNextPage endCursor } } }`},
+		{"Q2_roles_groups", `{ users(first: 50) { nodes { id email roles { name } groups(first: 5) { nodes { name } } } } }`},
+		{"Q3_memberCount", `{ users(first: 50) { nodes { id email roles { name } groups(first: 5) { nodes { name memberCount } } } } }`},
+		{"node_lookup_roles", `query($id: ID!) { node(id: $id) { ... on User { email roles { name } groups(first: 5) { nodes { name } } } } }`},
+	}
+	for _, wait := range []time.Duration{100 * time.Microsecond, time.Millisecond, 5 * time.Millisecond} {
+		bn := setupBench(b, wait)
+		for _, q := range queries {
+			b.Run(fmt.Sprintf("%s/wait=%s", q.name, wait), func(b *testing.B) {
+				vars := map[string]any{"id": bn.someUser}
+				var stmts int
+				for b.Loop() {
+					r := bn.do(b, q.query, vars)
+					if len(r.Errors) > 0 {
+						b.Fatalf("errors: %s", r.Raw)
+					}
+					stmts = int(r.Extensions["sqlStatements"].(float64))
+				}
+				b.ReportMetric(float64(stmts), "stmts/op")
+			})
+		}
+	}
+}
+
+type benchBundle struct {
+	*bundle
+	someUser string
+}
+
+func setupBench(b *testing.B, wait time.Duration) benchBundle {
+	b.Helper()
+	bn := setupTB(b, setupOpts{loaderWait: wait})
+	if _, err := seed.Run(context.Background(), bn.db.Pool, seed.Options{Users: 2000, Groups: 50}); err != nil {
+		b.Fatal(err)
+	}
+	var out struct {
+		Users struct{ Nodes []struct{ ID string } }
+	}
+	r := bn.do(b, `{ users(first: 1) { nodes { id } } }`, nil)
+	if err := jsonUnmarshal(r.Data, &out); err != nil || len(out.Users.Nodes) == 0 {
+		b.Fatalf("no user: %v %s", err, r.Raw)
+	}
+	return benchBundle{bundle: bn, someUser: out.Users.Nodes[0].ID}
+}
