@@ -203,3 +203,26 @@ func (s *RoleStore) explainMissing(ctx context.Context, userID, roleID uuid.UUID
 	}
 	return nil
 }
+
+// AssignByName grants the role called name, if it exists (new accounts get
+// the "member" role this way).
+func (s *RoleStore) AssignByName(ctx context.Context, userID uuid.UUID, name string, now time.Time) error {
+	return translate("error assigning role", s.db.WithContext(ctx).Exec(`INSERT INTO user_roles (user_id, role_id, assigned_at)
+		SELECT ?, r.id, ? FROM roles r WHERE lower(r.name) = lower(?) ON CONFLICT DO NOTHING`, userID, now, name).Error)
+}
+
+// EnsureBuiltin creates the built-in roles (admin, manager, member) when
+// they are missing; existing roles are left as they are.
+func (s *RoleStore) EnsureBuiltin(ctx context.Context, now time.Time) error {
+	for _, r := range model.BuiltinRoles {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		if err := s.db.WithContext(ctx).Exec(`INSERT INTO roles (id, name, description, permissions, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, r.Name, r.Description, pq.StringArray(r.Permissions), now, now).Error; err != nil {
+			return translate("error creating built-in roles", err)
+		}
+	}
+	return nil
+}

@@ -265,3 +265,9 @@ func uuidArray(ids []uuid.UUID) pq.StringArray {
 	}
 	return s
 }
+
+// MarkEmailVerified records that the user proved they own their address.
+func (s *UserStore) MarkEmailVerified(ctx context.Context, id uuid.UUID, now time.Time) error {
+	return translate("error verifying email", s.db.WithContext(ctx).
+		Exec("UPDATE users SET email_verified_at = coalesce(email_verified_at, ?) WHERE id = ?", now, id).Error)
+}

@@ -25,6 +25,18 @@ type AssignRolePayload struct {
 	Role *model.Role `json:"role"`
 }
 
+type ChangePasswordInput struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+// Changing the password ends every session of the user; the payload carries a
+// new session for the caller.
+type ChangePasswordPayload struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
 type CreateGroupInput struct {
 	Name        string  `json:"name"`
 	Description *string `json:"description,omitempty"`
@@ -93,6 +105,23 @@ type GroupOrder struct {
 	Direction model.OrderDirection  `json:"direction"`
 }
 
+type LoginInput struct {
+	// Email address or username.
+	Identifier string `json:"identifier"`
+	Password   string `json:"password"`
+}
+
+type LoginPayload struct {
+	// The session token: send it as `Authorization: Bearer <token>`. Browsers also receive it as an HttpOnly cookie.
+	Token     string      `json:"token"`
+	ExpiresAt time.Time   `json:"expiresAt"`
+	User      *model.User `json:"user"`
+}
+
+type LogoutPayload struct {
+	Ok bool `json:"ok"`
+}
+
 type Mutation struct {
 }
 
@@ -101,6 +130,20 @@ type Query struct {
 
 type ReactivateUserPayload struct {
 	User *model.User `json:"user"`
+}
+
+type RegisterInput struct {
+	Email    string `json:"email"`
+	Username string `json:"username"`
+	// 8 to 128 characters, not one of the most common passwords.
+	Password    string  `json:"password"`
+	DisplayName *string `json:"displayName,omitempty"`
+}
+
+// Registration answers the same whether or not the email address already has an
+// account, so it cannot be used to find out who has one. Log in afterwards.
+type RegisterPayload struct {
+	Accepted bool `json:"accepted"`
 }
 
 type RemoveGroupMemberInput struct {
@@ -122,6 +165,14 @@ type RevokeRolePayload struct {
 	Role *model.Role `json:"role"`
 }
 
+type RevokeSessionInput struct {
+	ID string `json:"id"`
+}
+
+type RevokeSessionPayload struct {
+	RevokedSessionID string `json:"revokedSessionId"`
+}
+
 type RoleAssignmentInput struct {
 	UserID string `json:"userId"`
 	RoleID string `json:"roleId"`
@@ -130,6 +181,33 @@ type RoleAssignmentInput struct {
 type RoleOrder struct {
 	Field     model.NamedOrderField `json:"field"`
 	Direction model.OrderDirection  `json:"direction"`
+}
+
+// A login session of a user: one device or browser.
+type Session struct {
+	ID         string    `json:"id"`
+	UserAgent  string    `json:"userAgent"`
+	IP         *string   `json:"ip,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	LastSeenAt time.Time `json:"lastSeenAt"`
+	// The absolute end of the session; it also ends after the idle timeout.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// Whether this is the session making the request.
+	Current bool `json:"current"`
+}
+
+func (Session) IsNode()            {}
+func (this Session) GetID() string { return this.ID }
+
+type SessionConnection struct {
+	Edges    []SessionEdge   `json:"edges"`
+	Nodes    []Session       `json:"nodes"`
+	PageInfo *model.PageInfo `json:"pageInfo"`
+}
+
+type SessionEdge struct {
+	Cursor string   `json:"cursor"`
+	Node   *Session `json:"node"`
 }
 
 type SetGroupMemberRoleInput struct {
@@ -151,6 +229,15 @@ type UpdateGroupInput struct {
 
 type UpdateGroupPayload struct {
 	Group *model.Group `json:"group"`
+}
+
+type UpdateProfileInput struct {
+	Username    *string `json:"username,omitempty"`
+	DisplayName *string `json:"displayName,omitempty"`
+}
+
+type UpdateProfilePayload struct {
+	User *model.User `json:"user"`
 }
 
 type UpdateRoleInput struct {

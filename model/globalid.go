@@ -12,9 +12,10 @@ type Kind string
 
 // The node kinds.
 const (
-	KindUser  Kind = "User"
-	KindRole  Kind = "Role"
-	KindGroup Kind = "Group"
+	KindUser    Kind = "User"
+	KindRole    Kind = "Role"
+	KindGroup   Kind = "Group"
+	KindSession Kind = "Session"
 )
 
 // GlobalID encodes a Relay global ID: the base64url form of "Kind:uuid".
@@ -40,7 +41,7 @@ func ParseGlobalID(field, gid string) (Kind, uuid.UUID, error) {
 		return "", uuid.Nil, bad
 	}
 	switch Kind(kind) {
-	case KindUser, KindRole, KindGroup:
+	case KindUser, KindRole, KindGroup, KindSession:
 	default:
 		return "", uuid.Nil, bad
 	}

@@ -48,3 +48,15 @@ const (
 
 // PermissionList returns the permissions as a plain slice for the API.
 func (r *Role) PermissionList() []string { return r.Permissions }
+
+// BuiltinRoles are the roles every installation has. Authorization checks
+// permissions, never role names; these only give a fresh installation
+// sensible roles to grant.
+var BuiltinRoles = []struct {
+	Name, Description string
+	Permissions       []string
+}{
+	{"admin", "Manages everything", []string{"users:read", "users:write", "roles:manage", "groups:manage", "audit:read", "jobs:manage"}},
+	{"manager", "Manages users and groups", []string{"users:read", "users:write", "groups:manage"}},
+	{"member", "A regular user", []string{}},
+}

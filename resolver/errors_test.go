@@ -569,6 +569,7 @@ func TestCreateUser_RacingOnOneAddressInDifferentCasesExactlyOneWins(t *testing.
 			defer wg.Done()
 			req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(bodies[i])))
 			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+b.token)
 			rec := httptest.NewRecorder()
 			<-start
 			b.handler.ServeHTTP(rec, req)

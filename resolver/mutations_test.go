@@ -1,15 +1,10 @@
 package resolver_test
 
 import (
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/usergraph/usergraph/db/dbtest"
-	"github.com/usergraph/usergraph/resolver"
-	"github.com/usergraph/usergraph/server"
 )
 
 // testClock moves one second forward each time it is read, so consecutive
@@ -38,10 +33,7 @@ func (c *testClock) set(t time.Time) {
 func setupClock(t *testing.T) (*bundle, *testClock) {
 	t.Helper()
 	clock := &testClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	d := dbtest.New(t)
-	res := resolver.New(d, resolver.Config{LoaderWait: 20 * time.Millisecond, Now: clock.Now})
-	h := server.New(server.Config{Introspection: true, Debug: true}, res, d, slog.New(slog.DiscardHandler))
-	return &bundle{db: d, handler: h}, clock
+	return setupTB(t, setupOpts{now: clock.Now}), clock
 }
 
 // createRole creates a role through the API and returns its global ID.

@@ -10,12 +10,15 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 )
 
 // Resolver holds the dependencies of every resolver.
 type Resolver struct {
 	db         *db.DB
+	sessions   *auth.Sessions
+	hasher     *auth.Hasher
 	now        func() time.Time
 	loaderWait time.Duration
 }
@@ -30,14 +33,14 @@ type Config struct {
 }
 
 // New returns the root resolver.
-func New(d *db.DB, cfg Config) *Resolver {
+func New(d *db.DB, sessions *auth.Sessions, hasher *auth.Hasher, cfg Config) *Resolver {
 	if cfg.LoaderWait <= 0 {
 		cfg.LoaderWait = time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Resolver{db: d, now: cfg.Now, loaderWait: cfg.LoaderWait}
+	return &Resolver{db: d, sessions: sessions, hasher: hasher, now: cfg.Now, loaderWait: cfg.LoaderWait}
 }
 
 // OperationMiddleware gives each GraphQL operation its own dataloaders.

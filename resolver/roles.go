@@ -41,6 +41,7 @@ func (r *Resolver) changeAssignment(ctx context.Context, in graph.RoleAssignment
 	if err := change(ctx, userID, roleID, r.now()); err != nil {
 		return nil, nil, err
 	}
+	r.sessions.PermissionsChanged(ctx)
 	r.changed(ctx)
 	u, err := r.db.Users().ByID(ctx, db.AllColumns, userID)
 	if err != nil {

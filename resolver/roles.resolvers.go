@@ -47,6 +47,7 @@ func (r *mutationResolver) UpdateRole(ctx context.Context, input graph.UpdateRol
 	if err != nil {
 		return nil, err
 	}
+	r.sessions.PermissionsChanged(ctx)
 	r.changed(ctx)
 	return &graph.UpdateRolePayload{Role: ro}, nil
 }
@@ -59,6 +60,7 @@ func (r *mutationResolver) DeleteRole(ctx context.Context, input graph.DeleteRol
 	if err := r.db.Roles().Delete(ctx, id); err != nil {
 		return nil, err
 	}
+	r.sessions.PermissionsChanged(ctx)
 	r.changed(ctx)
 	return &graph.DeleteRolePayload{DeletedRoleID: input.ID}, nil
 }

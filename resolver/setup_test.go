@@ -1,6 +1,7 @@
 package resolver_test
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -9,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/db/dbtest"
+	"github.com/usergraph/usergraph/model"
 	"github.com/usergraph/usergraph/resolver"
 	"github.com/usergraph/usergraph/server"
 )
@@ -18,16 +23,21 @@ import (
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // bundle is what a resolver test works with: the real schema over HTTP on a
-// fresh database.
+// fresh database, and an admin session whose token do sends.
 type bundle struct {
-	db      *db.DB
-	handler http.Handler
+	db       *db.DB
+	handler  http.Handler
+	sessions *auth.Sessions
+	hasher   *auth.Hasher
+	token    string // sent by do: the operator's (see operatorToken)
 }
 
 type setupOpts struct {
 	// loaderWait defaults to 20ms: long enough that batching does not depend
 	// on goroutine scheduling under the race detector.
 	loaderWait time.Duration
+	// now is the clock; nil means time.Now.
+	now func() time.Time
 }
 
 func setup(t *testing.T, opts ...setupOpts) *bundle {
@@ -38,13 +48,70 @@ func setup(t *testing.T, opts ...setupOpts) *bundle {
 func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 	t.Helper()
 	o := setupOpts{loaderWait: 20 * time.Millisecond}
-	if len(opts) > 0 && opts[0].loaderWait > 0 {
-		o.loaderWait = opts[0].loaderWait
+	if len(opts) > 0 {
+		if opts[0].loaderWait > 0 {
+			o.loaderWait = opts[0].loaderWait
+		}
+		o.now = opts[0].now
 	}
 	d := dbtest.New(t)
-	res := resolver.New(d, resolver.Config{LoaderWait: o.loaderWait})
-	h := server.New(server.Config{Introspection: true, Debug: true}, res, d, slog.New(slog.DiscardHandler))
-	return &bundle{db: d, handler: h}
+	log := slog.New(slog.DiscardHandler)
+	// Sessions keep real time: the resolvers' test clock is for the data.
+	sessions := auth.NewSessions(d, auth.NewMemoryCache(nil), auth.SessionConfig{}, nil, log)
+	hasher := auth.NewHasher(auth.HashParams{}.WithDefaults(), 0)
+	res := resolver.New(d, sessions, hasher, resolver.Config{LoaderWait: o.loaderWait, Now: o.now})
+	h := server.New(server.Config{Introspection: true, Debug: true}, res, operatorAuthn{sessions}, d, log)
+	return &bundle{db: d, handler: h, sessions: sessions, hasher: hasher, token: operatorToken}
+}
+
+// operatorToken stands for an operator holding every permission, who is not
+// a user in the database: tests of listings and mutations start from an
+// empty table and send no session lookups. Tests of authentication itself
+// use real users and real sessions (userWithSession), which operatorAuthn
+// passes through to the real session store.
+const operatorToken = "test-operator-token-test-operator-token-0000"
+
+type operatorAuthn struct{ sessions *auth.Sessions }
+
+func (a operatorAuthn) Authenticate(ctx context.Context, token string) (*auth.Viewer, error) {
+	if token == operatorToken {
+		return &auth.Viewer{UserID: uuid.New(), Permissions: []string{
+			auth.PermUsersRead, auth.PermUsersWrite, auth.PermRolesManage, auth.PermGroupsManage, auth.PermAuditRead}}, nil
+	}
+	return a.sessions.Authenticate(ctx, token)
+}
+
+// userWithSession creates a user holding role (created with every built-in
+// permission set if missing) and a session for them, without a password:
+// fixtures need not pay for argon2id. It returns the user's global ID and
+// the session token.
+func (b *bundle) userWithSession(t testing.TB, email, username, role string) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	var token string
+	var id uuid.UUID
+	err := b.db.InTx(ctx, func(tx *db.Tx) error {
+		if err := tx.Roles().EnsureBuiltin(ctx, now); err != nil {
+			return err
+		}
+		u, err := tx.Users().Create(ctx, model.NewUser{Email: email, Username: username}, now)
+		if err != nil {
+			return err
+		}
+		id = u.ID
+		if role != "" {
+			if err := tx.Roles().AssignByName(ctx, u.ID, role, now); err != nil {
+				return err
+			}
+		}
+		token, _, err = b.sessions.Create(ctx, tx, u.ID, "test", "127.0.0.1")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("creating %s: %v", username, err)
+	}
+	return model.GlobalID(model.KindUser, id), token
 }
 
 // gqlError is one entry of a response's errors.
@@ -66,12 +133,22 @@ type response struct {
 // do sends one GraphQL operation and decodes the answer.
 func (b *bundle) do(t testing.TB, query string, vars map[string]any) response {
 	t.Helper()
+	return b.doAs(t, b.token, query, vars)
+}
+
+// doAs sends an operation with a session token ("" for an anonymous
+// request).
+func (b *bundle) doAs(t testing.TB, token, query string, vars map[string]any) response {
+	t.Helper()
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	rec := httptest.NewRecorder()
 	b.handler.ServeHTTP(rec, req)
 	var r response
@@ -85,7 +162,7 @@ func (b *bundle) do(t testing.TB, query string, vars map[string]any) response {
 var jsonUnmarshal = json.Unmarshal
 
 // mustDo sends an operation that must succeed and decodes its data into out.
-func (b *bundle) mustDo(t *testing.T, query string, vars map[string]any, out any) response {
+func (b *bundle) mustDo(t testing.TB, query string, vars map[string]any, out any) response {
 	t.Helper()
 	r := b.do(t, query, vars)
 	if len(r.Errors) > 0 {

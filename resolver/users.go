@@ -62,6 +62,12 @@ func (r *Resolver) setStatus(ctx context.Context, gid string, s model.UserStatus
 	if err != nil {
 		return nil, err
 	}
+	if s != model.UserStatusActive {
+		// Only ACTIVE users may be logged in: end their sessions now.
+		if err := r.sessions.RevokeAll(ctx, nil, id); err != nil {
+			return nil, err
+		}
+	}
 	r.changed(ctx)
 	return u, nil
 }

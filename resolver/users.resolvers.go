@@ -36,6 +36,11 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, input graph.UpdateUse
 	if err != nil {
 		return nil, err
 	}
+	if up.Status != nil && *up.Status != model.UserStatusActive {
+		if err := r.sessions.RevokeAll(ctx, nil, id); err != nil {
+			return nil, err
+		}
+	}
 	r.changed(ctx)
 	return &graph.UpdateUserPayload{User: u}, nil
 }
@@ -62,6 +67,9 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, input graph.UserIDInp
 		return nil, err
 	}
 	if err := r.db.Users().SoftDelete(ctx, id, r.now()); err != nil {
+		return nil, err
+	}
+	if err := r.sessions.RevokeAll(ctx, nil, id); err != nil {
 		return nil, err
 	}
 	r.changed(ctx)

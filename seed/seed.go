@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/usergraph/usergraph/model"
 )
 
 // Options says how much to load.
@@ -66,17 +68,6 @@ type Stats struct {
 	// Duration is the whole run; Copy the COPY phase; Rebuild the index and
 	// foreign key rebuild after a bulk load.
 	Duration, Copy, Rebuild time.Duration
-}
-
-// BuiltinRoles are the roles every installation has, with their
-// permissions. The auth layer relies on these names.
-var BuiltinRoles = []struct {
-	Name, Description string
-	Permissions       []string
-}{
-	{"admin", "Manages everything", []string{"users:read", "users:write", "roles:manage", "groups:manage", "audit:read", "jobs:manage"}},
-	{"manager", "Manages users and groups", []string{"users:read", "users:write", "groups:manage"}},
-	{"member", "A regular user", []string{}},
 }
 
 var extraRoles = []string{"support", "billing", "auditor", "developer", "analyst", "sales", "marketing", "operations", "security", "design"}
@@ -266,9 +257,10 @@ func stripForBulkLoad(ctx context.Context, tx pgx.Tx, progress io.Writer) (func(
 func ensureRoles(ctx context.Context, tx pgx.Tx, n int, now time.Time) ([]uuid.UUID, error) {
 	for i := 0; i < n; i++ {
 		name, desc, perms := "", "", []string{}
-		if i < len(BuiltinRoles) {
-			name, desc, perms = BuiltinRoles[i].Name, BuiltinRoles[i].Description, BuiltinRoles[i].Permissions
-		} else if j := i - len(BuiltinRoles); j < len(extraRoles) {
+		if i < len(model.BuiltinRoles) {
+			b := model.BuiltinRoles[i]
+			name, desc, perms = b.Name, b.Description, b.Permissions
+		} else if j := i - len(model.BuiltinRoles); j < len(extraRoles) {
 			name = extraRoles[j]
 		} else {
 			name = fmt.Sprintf("role-%d", i+1)

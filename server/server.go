@@ -6,8 +6,10 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -17,6 +19,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
 	"github.com/usergraph/usergraph/playground"
@@ -39,9 +42,15 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Authenticator turns a session token into a viewer (nil: not a live
+// session).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (*auth.Viewer, error)
+}
+
 // New returns the HTTP handler of the whole API.
-func New(cfg Config, res *resolver.Resolver, pinger Pinger, log *slog.Logger) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res}))
+func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger, log *slog.Logger) http.Handler {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res, Directives: resolver.Directives()}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -67,7 +76,7 @@ func New(cfg Config, res *resolver.Resolver, pinger Pinger, log *slog.Logger) ht
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", srv)
+	mux.Handle("/graphql", authenticate(srv, authn, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -87,6 +96,39 @@ func New(cfg Config, res *resolver.Resolver, pinger Pinger, log *slog.Logger) ht
 		mux.Handle("/", playground.Handler(playground.Options{Endpoint: "/graphql"}))
 	}
 	return withRequest(mux, log)
+}
+
+// authenticate resolves the session token of a request (a bearer token for
+// mobile apps, the session cookie for browsers) into the viewer, and gives
+// resolvers the client's address and a way to set the cookie. A missing or
+// dead token is simply an anonymous request: the directives decide what an
+// anonymous caller may do.
+func authenticate(next http.Handler, authn Authenticator, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		token := ""
+		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			token = strings.TrimSpace(h[7:])
+		} else if c, err := r.Cookie(auth.CookieName); err == nil {
+			token = c.Value
+		}
+		if token != "" {
+			v, err := authn.Authenticate(ctx, token)
+			if err != nil {
+				log.WarnContext(ctx, "session lookup failed; treating request as anonymous", "request_id", resolver.RequestID(ctx), "err", err)
+			}
+			if v != nil {
+				ctx = auth.WithViewer(ctx, v)
+			}
+		}
+		ip, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			ip = r.RemoteAddr
+		}
+		ctx = auth.WithRequest(ctx, &auth.Request{IP: ip, UserAgent: r.UserAgent(),
+			SetCookie: func(c *http.Cookie) { http.SetCookie(w, c) }})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

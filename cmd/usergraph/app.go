@@ -20,7 +20,7 @@ func newApp() *cli.Command {
 			{
 				Name:  "serve",
 				Usage: "serve the GraphQL API (and the Playground in development mode)",
-				Flags: concat(dbFlags(), logFlags(), serveFlags()),
+				Flags: concat(dbFlags(), logFlags(), serveFlags(), authFlags()),
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					cfg, err := loadConfig(cmd)
 					if err != nil {
@@ -37,6 +37,23 @@ func newApp() *cli.Command {
 					{Name: "down", Usage: "roll back the most recent migration", Flags: concat(dbFlags(), logFlags()), Action: migrateAction("down")},
 					{Name: "status", Usage: "list migrations: applied or pending", Flags: concat(dbFlags(), logFlags()), Action: migrateAction("status")},
 				},
+			},
+			{
+				Name:  "admin",
+				Usage: "manage administrators",
+				Commands: []*cli.Command{{
+					Name:  "create",
+					Usage: "create a user with the admin role (the first admin of an installation)",
+					Description: "The password comes from --password, else from the ADMIN_PASSWORD environment variable,\n" +
+						"else from the first line of standard input (so it need not appear in the process list).",
+					Flags: concat(dbFlags(), logFlags(), authFlags(), []cli.Flag{
+						&cli.StringFlag{Name: "email", Required: true, Usage: "the admin's email address"},
+						&cli.StringFlag{Name: "username", Required: true, Usage: "the admin's username"},
+						&cli.StringFlag{Name: "password", Sources: cli.EnvVars("ADMIN_PASSWORD"), Usage: "the admin's password (prefer stdin or ADMIN_PASSWORD)"},
+						&cli.StringFlag{Name: "display-name", Usage: "the admin's display name"},
+					}),
+					Action: adminCreateAction,
+				}},
 			},
 			{
 				Name:  "seed",
@@ -100,5 +117,16 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "loader-wait", Value: time.Millisecond, Sources: cli.EnvVars("LOADER_WAIT"), Usage: "how long a dataloader collects keys before it queries"},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 15 * time.Second, Sources: cli.EnvVars("SHUTDOWN_TIMEOUT"), Usage: "how long in-flight requests may finish after SIGTERM"},
 		&cli.IntFlag{Name: "demo-users", Value: 300, Sources: cli.EnvVars("DEMO_USERS"), Usage: "users to seed on the embedded default's first start (0: none)"},
+	}
+}
+
+func authFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "session-idle-timeout", Value: 30 * time.Minute, Sources: cli.EnvVars("SESSION_IDLE_TIMEOUT"), Usage: "end sessions unused for this long"},
+		&cli.DurationFlag{Name: "session-absolute-timeout", Value: 12 * time.Hour, Sources: cli.EnvVars("SESSION_ABSOLUTE_TIMEOUT"), Usage: "end sessions this long after login"},
+		&cli.IntFlag{Name: "session-max-per-user", Value: 10, Sources: cli.EnvVars("SESSION_MAX_PER_USER"), Usage: "live sessions per user; the oldest is ended beyond it"},
+		&cli.UintFlag{Name: "password-hash-memory", Value: 19456, Sources: cli.EnvVars("PASSWORD_HASH_MEMORY"), Usage: "argon2id memory in KiB (OWASP floor: 19456)"},
+		&cli.UintFlag{Name: "password-hash-iterations", Value: 2, Sources: cli.EnvVars("PASSWORD_HASH_ITERATIONS"), Usage: "argon2id iterations (floor: 2)"},
+		&cli.UintFlag{Name: "password-hash-parallelism", Value: 1, Sources: cli.EnvVars("PASSWORD_HASH_PARALLELISM"), Usage: "argon2id lanes (floor: 1)"},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v3"
 
+	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	LoaderWait      time.Duration
 	ShutdownTimeout time.Duration
 	DemoUsers       int
+
+	Sessions auth.SessionConfig
+	Hash     auth.HashParams
 }
 
 // loadConfig reads and validates the settings the command declares. Errors
@@ -87,6 +91,24 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	c.LogFormat = cmd.String("log-format")
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LOG_FORMAT: must be json or text, got %q", c.LogFormat)
+	}
+	if has("session-idle-timeout") {
+		c.Sessions = auth.SessionConfig{
+			IdleTimeout:     cmd.Duration("session-idle-timeout"),
+			AbsoluteTimeout: cmd.Duration("session-absolute-timeout"),
+			MaxPerUser:      cmd.Int("session-max-per-user"),
+		}.WithDefaults()
+		if err := c.Sessions.Validate(); err != nil {
+			return c, err
+		}
+		c.Hash = auth.HashParams{
+			Memory:      uint32(cmd.Uint("password-hash-memory")),
+			Iterations:  uint32(cmd.Uint("password-hash-iterations")),
+			Parallelism: uint8(min(cmd.Uint("password-hash-parallelism"), 255)),
+		}.WithDefaults()
+		if err := c.Hash.Validate(); err != nil {
+			return c, err
+		}
 	}
 	if !has("addr") {
 		return c, nil

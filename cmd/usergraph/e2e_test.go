@@ -104,10 +104,15 @@ func reachableTempDir(t *testing.T) string {
 	return dir
 }
 
-func postGraphQL(t *testing.T, url, query string) map[string]any {
+func postGraphQL(t *testing.T, url, token, query string) map[string]any {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query})
-	resp, err := http.Post(url+"/graphql", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,10 +137,14 @@ func postGraphQL(t *testing.T, url, query string) map[string]any {
 func TestE2E_ServeOnEmbeddedDefault(t *testing.T) {
 	s := startServe(t)
 
-	out := postGraphQL(t, s.url, `{ users(first: 5) { totalCount nodes { id email roles { name } groups(first: 2) { nodes { name } } } } }`)
+	// The demo admin the embedded default creates, as the README says.
+	login := postGraphQL(t, s.url, "", `mutation { login(input: {identifier: "admin@example.com", password: "usergraph-demo-admin"}) { token user { username } } }`)
+	token := login["data"].(map[string]any)["login"].(map[string]any)["token"].(string)
+
+	out := postGraphQL(t, s.url, token, `{ users(first: 5) { totalCount nodes { id email roles { name } groups(first: 2) { nodes { name } } } } }`)
 	users := out["data"].(map[string]any)["users"].(map[string]any)
-	if users["totalCount"].(float64) != 120 {
-		t.Fatalf("want the 120 demo users, got %v", users["totalCount"])
+	if users["totalCount"].(float64) != 121 {
+		t.Fatalf("want the 120 demo users and the demo admin, got %v", users["totalCount"])
 	}
 	if n := len(users["nodes"].([]any)); n != 5 {
 		t.Fatalf("want 5 users, got %d", n)
@@ -144,25 +153,40 @@ func TestE2E_ServeOnEmbeddedDefault(t *testing.T) {
 		t.Fatalf("development mode must report sqlStatements in extensions, got %v", out["extensions"])
 	}
 
-	// GET is for queries only.
-	resp, err := http.Get(s.url + "/graphql?query=" + strings.ReplaceAll("{ users(first: 1) { nodes { id } } }", " ", "%20"))
+	// Without a session the same query is refused, with a code.
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/graphql?query="+strings.ReplaceAll("{ users(first: 1) { nodes { id } } }", " ", "%20"), nil)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET query: status %d", resp.StatusCode)
+	if !strings.Contains(string(raw), "UNAUTHENTICATED") {
+		t.Fatalf("anonymous users query: want UNAUTHENTICATED, got %s", raw)
+	}
+	// GET is for queries, with the session as a bearer token.
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(raw), "errors") {
+		t.Fatalf("GET query: status %d: %s", resp.StatusCode, raw)
 	}
 
-	// The Playground, served from the binary, runs a query in Chromium.
+	// The Playground, served from the binary, runs an operation in Chromium:
+	// the demo admin's login, whose answer shows the user.
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	result, err := browsertest.RunQuery(ctx, s.url+"/", `{ users(first: 2, orderBy: {field: EMAIL, direction: ASC}) { nodes { email } } }`)
+	result, err := browsertest.RunQuery(ctx, s.url+"/",
+		`mutation { login(input: {identifier: "admin", password: "usergraph-demo-admin"}) { user { email roles { name } } } }`)
 	if err != nil {
 		t.Fatalf("Playground: %v", err)
 	}
-	if !strings.Contains(result, "@example.com") {
-		t.Fatalf("Playground result does not show users: %s", result)
+	if !strings.Contains(result, "admin@example.com") {
+		t.Fatalf("Playground result does not show the logged-in user: %s", result)
 	}
 
 	for _, path := range []string{"/healthz", "/readyz"} {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/embeddedpg"
 	"github.com/usergraph/usergraph/resolver"
@@ -39,11 +40,19 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		if err := seedDemo(ctx, database, cfg.DemoUsers, log); err != nil {
 			return err
 		}
+		if err := ensureDemoAdmin(ctx, database, auth.NewHasher(cfg.Hash, 0), log); err != nil {
+			return err
+		}
 	}
 
-	res := resolver.New(database, resolver.Config{LoaderWait: cfg.LoaderWait})
+	if cfg.RedisURL == "" {
+		log.Info("REDIS_URL is unset: sessions are cached in-process, which is right for a single instance only")
+	}
+	sessions := auth.NewSessions(database, auth.NewMemoryCache(nil), cfg.Sessions, nil, log)
+	hasher := auth.NewHasher(cfg.Hash, 0)
+	res := resolver.New(database, sessions, hasher, resolver.Config{LoaderWait: cfg.LoaderWait})
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug},
-		res, database, log)
+		res, sessions, database, log)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -1,0 +1,274 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/alexedwards/argon2id"
+)
+
+// ErrBusy is returned by the Hasher when as many hashes as it allows are
+// already running. Callers answer RATE_LIMITED at once: queueing behind a
+// login flood would only turn it into timeouts for everybody.
+var ErrBusy = errors.New("too many password hashes in progress")
+
+// The OWASP Password Storage Cheat Sheet's minimum for argon2id (m=19 MiB,
+// t=2, p=1), and the salt and key sizes below which a hash is no longer
+// argued to be safe. HashParams.Validate refuses anything weaker.
+const (
+	minHashMemory      = 19 * 1024
+	minHashIterations  = 2
+	minHashParallelism = 1
+	minHashSaltLength  = 16
+	minHashKeyLength   = 32
+)
+
+// Ceilings on the work one hash may take. Verify reads the parameters from
+// the stored hash, which is data: a corrupt or hostile row must not make one
+// login allocate gigabytes or spin for minutes. Validate applies the same
+// ceilings so that the Hasher never writes a hash it would refuse to verify.
+const (
+	maxHashMemory     = 1024 * 1024 // KiB, 1 GiB
+	maxHashIterations = 64
+	maxHashLength     = 1024 // bytes, for salt and key
+)
+
+// Below these a stored hash was not written by any sane configuration, and
+// x/crypto's argon2 panics on an empty key, so Verify refuses them outright
+// instead of checking a password against them. Hashes above them but below
+// the configured parameters verify and report needsRehash.
+const (
+	minStoredSaltLength = 8 // RFC 9106's minimum
+	minStoredKeyLength  = 16
+)
+
+// HashParams are the argon2id cost parameters of new password hashes. The
+// zero value of each field means its default; WithDefaults fills them in.
+// Raising any of them later is safe: hashes made with weaker parameters still
+// verify, and Verify reports that they need re-hashing.
+type HashParams struct {
+	// Memory is the memory cost in KiB, set by PASSWORD_HASH_MEMORY. It is
+	// what makes guessing expensive on GPUs, and it is allocated per hash in
+	// progress, so the server needs Memory × maxConcurrent of headroom.
+	// Defaults to 19456 (19 MiB), the OWASP minimum.
+	Memory uint32
+	// Iterations is the number of passes over the memory, set by
+	// PASSWORD_HASH_ITERATIONS. Defaults to 2, the OWASP minimum.
+	Iterations uint32
+	// Parallelism is the number of lanes computed concurrently, set by
+	// PASSWORD_HASH_PARALLELISM. Changing it changes every hash, so it is
+	// part of the stored parameters. Defaults to 1.
+	Parallelism uint8
+	// SaltLength is the random salt's size in bytes, set by
+	// PASSWORD_HASH_SALT_LENGTH. Defaults to 16.
+	SaltLength uint32
+	// KeyLength is the derived key's size in bytes, set by
+	// PASSWORD_HASH_KEY_LENGTH. Defaults to 32.
+	KeyLength uint32
+}
+
+// WithDefaults returns a copy of p with every zero field set to its default.
+func (p HashParams) WithDefaults() HashParams {
+	if p.Memory == 0 {
+		p.Memory = minHashMemory
+	}
+	if p.Iterations == 0 {
+		p.Iterations = minHashIterations
+	}
+	if p.Parallelism == 0 {
+		p.Parallelism = minHashParallelism
+	}
+	if p.SaltLength == 0 {
+		p.SaltLength = minHashSaltLength
+	}
+	if p.KeyLength == 0 {
+		p.KeyLength = minHashKeyLength
+	}
+	return p
+}
+
+// Validate reports every setting of p below the OWASP minimum or above the
+// ceiling Verify accepts, each error naming the environment variable an
+// operator sets. It checks p as given: call it on p.WithDefaults() to allow
+// unset fields.
+func (p HashParams) Validate() error {
+	var errs []error
+	check := func(setting string, got, lowest, highest uint32, unit string) {
+		if got < lowest {
+			errs = append(errs, fmt.Errorf("%s: must be at least %d%s, got %d", setting, lowest, unit, got))
+		} else if got > highest {
+			errs = append(errs, fmt.Errorf("%s: must be at most %d%s, got %d", setting, highest, unit, got))
+		}
+	}
+	check("PASSWORD_HASH_MEMORY", p.Memory, minHashMemory, maxHashMemory, " KiB")
+	check("PASSWORD_HASH_ITERATIONS", p.Iterations, minHashIterations, maxHashIterations, "")
+	check("PASSWORD_HASH_PARALLELISM", uint32(p.Parallelism), minHashParallelism, 255, "")
+	check("PASSWORD_HASH_SALT_LENGTH", p.SaltLength, minHashSaltLength, maxHashLength, " bytes")
+	check("PASSWORD_HASH_KEY_LENGTH", p.KeyLength, minHashKeyLength, maxHashLength, " bytes")
+	return errors.Join(errs...)
+}
+
+func (p HashParams) argon2id() *argon2id.Params {
+	return &argon2id.Params{
+		Memory:      p.Memory,
+		Iterations:  p.Iterations,
+		Parallelism: p.Parallelism,
+		SaltLength:  p.SaltLength,
+		KeyLength:   p.KeyLength,
+	}
+}
+
+// Hasher hashes and verifies passwords with argon2id, producing PHC strings
+// ("$argon2id$v=19$m=19456,t=2,p=1$salt$key"). Each hash takes tens of
+// milliseconds of CPU and Memory KiB of RAM on purpose, so the Hasher bounds
+// how many run at once and refuses the rest with ErrBusy. It is safe for
+// concurrent use. Passwords never appear in its errors.
+type Hasher struct {
+	params HashParams
+	// sem holds one token per hash in progress; a full channel means busy.
+	sem chan struct{}
+	// dummy is a hash with the configured parameters that VerifyDummy
+	// checks against, so that it costs what Verify costs.
+	dummy string
+}
+
+// NewHasher returns a Hasher making hashes with p.WithDefaults(), running at
+// most maxConcurrent hashes at once; 0 (or less) means 2 × runtime.NumCPU(),
+// enough to keep every core busy while a request waits on the database.
+// It computes one hash for VerifyDummy, so it takes as long as a Hash.
+//
+// NewHasher panics when p.WithDefaults() fails Validate: the parameters come
+// from configuration validated at start-up, so an invalid value here is a
+// programming error, and hashing below the floor instead would be silent.
+func NewHasher(p HashParams, maxConcurrent int) *Hasher {
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		panic(fmt.Sprintf("auth.NewHasher: invalid hash parameters: %v", err))
+	}
+	if maxConcurrent <= 0 {
+		maxConcurrent = 2 * runtime.NumCPU()
+	}
+	// The dummy's password is irrelevant: nobody can log in against it, and
+	// its random salt makes it unguessable anyway.
+	dummy, err := argon2id.CreateHash("dummy password for unknown accounts", p.argon2id())
+	if err != nil {
+		// crypto/rand does not fail on supported platforms since Go 1.24.
+		panic(fmt.Sprintf("auth.NewHasher: error hashing the dummy password: %v", err))
+	}
+	return &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), dummy: dummy}
+}
+
+// Hash returns the PHC string of password with a fresh random salt, or
+// ErrBusy when maxConcurrent hashes are already running.
+func (h *Hasher) Hash(password string) (string, error) {
+	if !h.tryAcquire() {
+		return "", ErrBusy
+	}
+	defer h.release()
+	encoded, err := argon2id.CreateHash(password, h.params.argon2id())
+	if err != nil {
+		return "", fmt.Errorf("error hashing password: %w", err)
+	}
+	return encoded, nil
+}
+
+// Verify reports whether password matches encoded, a PHC string made by
+// Hash. needsRehash is true when the password matches and the stored
+// parameters are weaker than the configured ones (memory, iterations,
+// parallelism, salt or key length lower): the caller then stores a fresh Hash
+// of the password it just verified. It is never true for a wrong password,
+// so a caller cannot overwrite a hash with an attacker's guess. A malformed
+// or implausibly expensive stored hash is an error; ErrBusy as for Hash.
+func (h *Hasher) Verify(password, encoded string) (ok, needsRehash bool, err error) {
+	stored, err := decodeHash(encoded)
+	if err != nil {
+		return false, false, err
+	}
+	if !h.tryAcquire() {
+		return false, false, ErrBusy
+	}
+	defer h.release()
+	ok, _, err = argon2id.CheckHash(password, encoded)
+	if err != nil {
+		return false, false, fmt.Errorf("error verifying password: %w", err)
+	}
+	return ok, ok && weakerThan(stored, h.params), nil
+}
+
+// VerifyDummy does the work of a Verify against a hash with the configured
+// parameters and always reports false. Login calls it when the account does
+// not exist, so that the answer takes as long as a wrong password for a real
+// account and response times do not reveal which accounts exist. ErrBusy as
+// for Hash, for the same reason: a flood of unknown names costs the same.
+func (h *Hasher) VerifyDummy(password string) (bool, error) {
+	if !h.tryAcquire() {
+		return false, ErrBusy
+	}
+	defer h.release()
+	if _, _, err := argon2id.CheckHash(password, h.dummy); err != nil {
+		return false, fmt.Errorf("error verifying dummy password: %w", err)
+	}
+	return false, nil
+}
+
+// tryAcquire takes a slot without waiting; tests hold one to make the
+// Hasher busy deterministically.
+func (h *Hasher) tryAcquire() bool {
+	select {
+	case h.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (h *Hasher) release() { <-h.sem }
+
+// decodeHash parses encoded and refuses what argon2 would panic on or take
+// unbounded resources for. The errors describe the hash's shape only: the
+// hash itself stays out of logs.
+func decodeHash(encoded string) (HashParams, error) {
+	p, _, _, err := argon2id.DecodeHash(encoded)
+	if err != nil {
+		return HashParams{}, fmt.Errorf("error decoding password hash: %w", err)
+	}
+	// DecodeHash ignores anything after the numbers it scans ("p=1junk"); a
+	// hash not in the exact form Hash writes is corrupt, whatever its prefix.
+	// It has checked there are six '$'-separated parts.
+	parts := strings.Split(encoded, "$")
+	if parts[2] != "v=19" || parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", p.Memory, p.Iterations, p.Parallelism) {
+		return HashParams{}, errors.New("error decoding password hash: malformed version or parameters")
+	}
+	switch {
+	case p.Iterations < 1 || p.Iterations > maxHashIterations:
+		return HashParams{}, fmt.Errorf("error decoding password hash: iterations %d outside [1, %d]", p.Iterations, maxHashIterations)
+	case p.Parallelism < 1:
+		return HashParams{}, errors.New("error decoding password hash: parallelism 0")
+	case p.Memory > maxHashMemory:
+		return HashParams{}, fmt.Errorf("error decoding password hash: memory %d KiB above %d", p.Memory, maxHashMemory)
+	case p.SaltLength < minStoredSaltLength || p.SaltLength > maxHashLength:
+		return HashParams{}, fmt.Errorf("error decoding password hash: salt of %d bytes outside [%d, %d]", p.SaltLength, minStoredSaltLength, maxHashLength)
+	case p.KeyLength < minStoredKeyLength || p.KeyLength > maxHashLength:
+		return HashParams{}, fmt.Errorf("error decoding password hash: key of %d bytes outside [%d, %d]", p.KeyLength, minStoredKeyLength, maxHashLength)
+	}
+	return HashParams{
+		Memory:      p.Memory,
+		Iterations:  p.Iterations,
+		Parallelism: p.Parallelism,
+		SaltLength:  p.SaltLength,
+		KeyLength:   p.KeyLength,
+	}, nil
+}
+
+// weakerThan reports whether a hash made with stored falls short of want in
+// any parameter. A hash stronger in one and weaker in another counts as
+// weaker: the configured parameters are the ones every hash should meet.
+func weakerThan(stored, want HashParams) bool {
+	return stored.Memory < want.Memory ||
+		stored.Iterations < want.Iterations ||
+		stored.Parallelism < want.Parallelism ||
+		stored.SaltLength < want.SaltLength ||
+		stored.KeyLength < want.KeyLength
+}

@@ -1,0 +1,93 @@
+package auth
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// SessionCache keeps recently validated sessions so that most requests skip
+// the PostgreSQL lookup. It only ever shortens a lookup: a miss, an error or
+// an entry from an older generation falls back to PostgreSQL, so flushing
+// the cache logs nobody out.
+type SessionCache interface {
+	// Get returns the entry for a token hash.
+	Get(ctx context.Context, key string) (CachedSession, bool)
+	// Set stores an entry for ttl.
+	Set(ctx context.Context, key string, s CachedSession, ttl time.Duration)
+	// Delete removes entries; revocation calls it before returning.
+	Delete(ctx context.Context, keys ...string)
+	// Generation is bumped whenever permissions change anywhere (a role's
+	// permissions, a grant): entries from an older generation are ignored.
+	Generation(ctx context.Context) int64
+	// BumpGeneration invalidates every entry at once.
+	BumpGeneration(ctx context.Context)
+}
+
+// CachedSession is what the cache keeps for a session.
+type CachedSession struct {
+	Viewer     Viewer
+	ExpiresAt  time.Time // absolute end
+	LastSeenAt time.Time
+	Generation int64
+}
+
+// MemoryCache is the in-process SessionCache for a single instance (the
+// embedded default, or REDIS_URL unset).
+type MemoryCache struct {
+	mu      sync.Mutex
+	entries map[string]memoryEntry
+	gen     atomic.Int64
+	now     func() time.Time
+}
+
+type memoryEntry struct {
+	s       CachedSession
+	expires time.Time
+}
+
+// NewMemoryCache returns an empty in-process cache.
+func NewMemoryCache(now func() time.Time) *MemoryCache {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryCache{entries: map[string]memoryEntry{}, now: now}
+}
+
+// Get implements SessionCache.
+func (c *MemoryCache) Get(_ context.Context, key string) (CachedSession, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || !c.now().Before(e.expires) {
+		delete(c.entries, key)
+		return CachedSession{}, false
+	}
+	return e.s, true
+}
+
+// Set implements SessionCache.
+func (c *MemoryCache) Set(_ context.Context, key string, s CachedSession, ttl time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) > 100_000 { // bounded: drop everything rather than grow without limit
+		c.entries = map[string]memoryEntry{}
+	}
+	c.entries[key] = memoryEntry{s: s, expires: c.now().Add(ttl)}
+}
+
+// Delete implements SessionCache.
+func (c *MemoryCache) Delete(_ context.Context, keys ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		delete(c.entries, k)
+	}
+}
+
+// Generation implements SessionCache.
+func (c *MemoryCache) Generation(context.Context) int64 { return c.gen.Load() }
+
+// BumpGeneration implements SessionCache.
+func (c *MemoryCache) BumpGeneration(context.Context) { c.gen.Add(1) }

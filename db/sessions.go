@@ -1,0 +1,191 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/usergraph/usergraph/model"
+)
+
+// SessionStore reads and writes login sessions. Tokens never reach it: only
+// their SHA-256.
+type SessionStore struct {
+	db *gorm.DB
+}
+
+// Sessions returns the session store on the pool.
+func (d *DB) Sessions() *SessionStore { return &SessionStore{db: d.Gorm} }
+
+// Sessions returns the session store inside the transaction.
+func (t *Tx) Sessions() *SessionStore { return &SessionStore{db: t.Gorm} }
+
+// Session is one login session.
+type Session struct {
+	ID         uuid.UUID  `gorm:"column:id;primaryKey"`
+	UserID     uuid.UUID  `gorm:"column:user_id"`
+	TokenHash  []byte     `gorm:"column:token_hash"`
+	UserAgent  string     `gorm:"column:user_agent"`
+	IP         *string    `gorm:"column:ip"`
+	CreatedAt  time.Time  `gorm:"column:created_at"`
+	LastSeenAt time.Time  `gorm:"column:last_seen_at"`
+	ExpiresAt  time.Time  `gorm:"column:expires_at"`
+	RevokedAt  *time.Time `gorm:"column:revoked_at"`
+}
+
+// TableName tells gorm the table.
+func (Session) TableName() string { return "sessions" }
+
+// Create stores a new session and revokes the user's oldest live sessions
+// beyond maxPerUser. It returns the token hashes it revoked, for the cache.
+func (s *SessionStore) Create(ctx context.Context, sess *Session, maxPerUser int) ([][]byte, error) {
+	if err := s.db.WithContext(ctx).Create(sess).Error; err != nil {
+		return nil, translate("error creating session", err)
+	}
+	var evicted [][]byte
+	err := s.db.WithContext(ctx).Raw(`UPDATE sessions SET revoked_at = ? WHERE id IN (
+			SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL
+			ORDER BY created_at DESC, id DESC OFFSET ?)
+		RETURNING token_hash`, sess.CreatedAt, sess.UserID, maxPerUser).Scan(&evicted).Error
+	return evicted, translate("error evicting old sessions", err)
+}
+
+// SessionView is a live session with what authorization needs of its user.
+type SessionView struct {
+	ID          uuid.UUID      `gorm:"column:id"`
+	UserID      uuid.UUID      `gorm:"column:user_id"`
+	LastSeenAt  time.Time      `gorm:"column:last_seen_at"`
+	ExpiresAt   time.Time      `gorm:"column:expires_at"`
+	Permissions pq.StringArray `gorm:"column:permissions"`
+}
+
+// Lookup returns the live session with tokenHash: not revoked, not past its
+// absolute end, seen after idleSince, of an ACTIVE, not deleted user. Nil
+// when there is none. One statement, permissions included.
+func (s *SessionStore) Lookup(ctx context.Context, tokenHash []byte, now, idleSince time.Time) (*SessionView, error) {
+	var v SessionView
+	err := s.db.WithContext(ctx).Raw(`SELECT s.id, s.user_id, s.last_seen_at, s.expires_at,
+			ARRAY(SELECT DISTINCT p FROM user_roles ur JOIN roles r ON r.id = ur.role_id, unnest(r.permissions) p
+			      WHERE ur.user_id = s.user_id ORDER BY p) AS permissions
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_seen_at > ?
+		  AND u.deleted_at IS NULL AND u.status = 'ACTIVE'`, tokenHash, now, idleSince).Take(&v).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, translate("error looking up session", err)
+	}
+	return &v, nil
+}
+
+// Touch records activity on a session (for the idle timeout).
+func (s *SessionStore) Touch(ctx context.Context, id uuid.UUID, now time.Time) error {
+	return translate("error touching session", s.db.WithContext(ctx).
+		Exec("UPDATE sessions SET last_seen_at = ? WHERE id = ? AND revoked_at IS NULL", now, id).Error)
+}
+
+// Revoke ends one session; when owner is set it must belong to that user.
+// It returns the revoked token hash, or NOT_FOUND.
+func (s *SessionStore) Revoke(ctx context.Context, id uuid.UUID, owner *uuid.UUID, now time.Time) ([]byte, error) {
+	q := s.db.WithContext(ctx).Model(&Session{}).Where("id = ? AND revoked_at IS NULL", id)
+	if owner != nil {
+		q = q.Where("user_id = ?", *owner)
+	}
+	var rows []Session
+	if err := q.Clauses(clause.Returning{Columns: []clause.Column{{Name: "token_hash"}}}).
+		Update("revoked_at", now).Scan(&rows).Error; err != nil {
+		return nil, translate("error revoking session", err)
+	}
+	if len(rows) == 0 {
+		return nil, model.NotFound("session")
+	}
+	return rows[0].TokenHash, nil
+}
+
+// RevokeAll ends every live session of a user and returns their token
+// hashes.
+func (s *SessionStore) RevokeAll(ctx context.Context, userID uuid.UUID, now time.Time) ([][]byte, error) {
+	var hashes [][]byte
+	err := s.db.WithContext(ctx).Raw("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING token_hash",
+		now, userID).Scan(&hashes).Error
+	return hashes, translate("error revoking sessions", err)
+}
+
+// ListLive returns one page of a user's live sessions, newest last.
+func (s *SessionStore) ListLive(ctx context.Context, userID uuid.UUID, now time.Time, p Page) (Window[Session], error) {
+	key := sortKey{Tag: "sessions", Column: "s.created_at", IDCol: "s.id", Time: true}
+	conds, args, orderBy, limit, err := p.seek(key, model.Asc)
+	if err != nil {
+		return Window[Session]{}, err
+	}
+	q := s.db.WithContext(ctx).Table("sessions AS s").
+		Where("s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?", userID, now)
+	for i, c := range conds {
+		q = q.Where(c, args[2*i], args[2*i+1])
+	}
+	var rows []Session
+	if err := q.Order(orderBy).Limit(limit).Find(&rows).Error; err != nil {
+		return Window[Session]{}, translate("error listing sessions", err)
+	}
+	return window(rows, p, key, func(s *Session) (any, uuid.UUID) { return s.CreatedAt, s.ID }), nil
+}
+
+// Credentials is what login needs of a user.
+type Credentials struct {
+	ID           uuid.UUID        `gorm:"column:id"`
+	PasswordHash *string          `gorm:"column:password_hash"`
+	Status       model.UserStatus `gorm:"column:status"`
+}
+
+// CredentialsFor finds a live user by email or username (ignoring case);
+// nil when there is none.
+func (s *UserStore) CredentialsFor(ctx context.Context, identifier string) (*Credentials, error) {
+	var c Credentials
+	err := s.db.WithContext(ctx).Raw(`SELECT id, password_hash, status FROM users
+		WHERE deleted_at IS NULL AND (email = ? OR lower(username) = lower(?)) LIMIT 1`,
+		normalizeEmail(identifier), identifier).Take(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, translate("error reading credentials", err)
+	}
+	return &c, nil
+}
+
+// PasswordHash returns a live user's password hash (nil when none is set).
+func (s *UserStore) PasswordHash(ctx context.Context, id uuid.UUID) (*string, error) {
+	var c Credentials
+	err := s.db.WithContext(ctx).Raw("SELECT id, password_hash, status FROM users WHERE id = ? AND deleted_at IS NULL", id).Take(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, model.NotFound("user")
+	}
+	if err != nil {
+		return nil, translate("error reading credentials", err)
+	}
+	return c.PasswordHash, nil
+}
+
+// SetPassword stores a new password hash.
+func (s *UserStore) SetPassword(ctx context.Context, id uuid.UUID, hash string, now time.Time) error {
+	res := s.db.WithContext(ctx).Exec("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL", hash, now, id)
+	if res.Error != nil {
+		return translate("error setting password", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return model.NotFound("user")
+	}
+	return nil
+}
+
+// RecordLogin stamps last_login_at.
+func (s *UserStore) RecordLogin(ctx context.Context, id uuid.UUID, now time.Time) error {
+	return translate("error recording login", s.db.WithContext(ctx).
+		Exec("UPDATE users SET last_login_at = ? WHERE id = ?", now, id).Error)
+}

@@ -1,0 +1,178 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+
+	"github.com/usergraph/usergraph/auth"
+	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/graph"
+	"github.com/usergraph/usergraph/model"
+)
+
+var (
+	// errInvalidCredentials is the one answer to every failed login: unknown
+	// account, wrong password, or an account that may not log in.
+	errInvalidCredentials = &model.Error{Code: model.CodeUnauthenticated, Message: "invalid credentials"}
+	errBusy               = &model.Error{Code: model.CodeRateLimited, Message: "too many logins in progress, retry shortly"}
+	errEmailTaken         = errors.New("email already registered")
+)
+
+func hashErr(err error) error {
+	if errors.Is(err, auth.ErrBusy) {
+		return errBusy
+	}
+	return err
+}
+
+// register creates an account. When the email address already has one it
+// does the same work and answers the same, so registration cannot tell an
+// outsider who has an account.
+func (r *Resolver) register(ctx context.Context, in graph.RegisterInput) error {
+	nu, err := newUserInput(graph.CreateUserInput{Email: in.Email, Username: in.Username, DisplayName: in.DisplayName})
+	if err != nil {
+		return err
+	}
+	if err := auth.ValidatePassword("input.password", in.Password); err != nil {
+		return err
+	}
+	hash, err := r.hasher.Hash(in.Password)
+	if err != nil {
+		return hashErr(err)
+	}
+	now := r.now()
+	err = r.db.InTx(ctx, func(tx *db.Tx) error {
+		u, err := tx.Users().Create(ctx, nu, now)
+		var me *model.Error
+		if errors.As(err, &me) && me.Code == model.CodeConflict && me.Field == "input.email" {
+			return errEmailTaken
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.Users().SetPassword(ctx, u.ID, hash, now); err != nil {
+			return err
+		}
+		return tx.Roles().AssignByName(ctx, u.ID, "member", now)
+	})
+	if errors.Is(err, errEmailTaken) {
+		return nil
+	}
+	return err
+}
+
+// login checks credentials and starts a session.
+func (r *Resolver) login(ctx context.Context, identifier, password string) (string, *db.Session, error) {
+	if len(identifier) > 254 || len(password) > 1024 {
+		return "", nil, errInvalidCredentials
+	}
+	creds, err := r.db.Users().CredentialsFor(ctx, identifier)
+	if err != nil {
+		return "", nil, err
+	}
+	if creds == nil || creds.PasswordHash == nil {
+		if _, err := r.hasher.VerifyDummy(password); err != nil {
+			return "", nil, hashErr(err)
+		}
+		return "", nil, errInvalidCredentials
+	}
+	ok, rehash, err := r.hasher.Verify(password, *creds.PasswordHash)
+	if err != nil {
+		return "", nil, hashErr(err)
+	}
+	if !ok || creds.Status != model.UserStatusActive {
+		return "", nil, errInvalidCredentials
+	}
+	var newHash string
+	if rehash {
+		if newHash, err = r.hasher.Hash(password); err != nil {
+			newHash = "" // a busy hasher must not fail a correct login; rehash next time
+		}
+	}
+	req := auth.RequestFrom(ctx)
+	var token string
+	var sess *db.Session
+	now := r.now()
+	err = r.db.InTx(ctx, func(tx *db.Tx) error {
+		var err error
+		if token, sess, err = r.sessions.Create(ctx, tx, creds.ID, req.UserAgent, req.IP); err != nil {
+			return err
+		}
+		if newHash != "" {
+			if err := tx.Users().SetPassword(ctx, creds.ID, newHash, now); err != nil {
+				return err
+			}
+		}
+		return tx.Users().RecordLogin(ctx, creds.ID, now)
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	req.SetCookie(r.sessions.Cookie(token, sess.ExpiresAt))
+	if v, err := r.sessions.Authenticate(ctx, token); err == nil && v != nil {
+		req.LoggedIn(v)
+	}
+	return token, sess, nil
+}
+
+// changePassword checks the current password, stores the new one, ends
+// every session of the user and starts a new one for the caller.
+func (r *Resolver) changePassword(ctx context.Context, current, next string) (string, *db.Session, error) {
+	v := auth.ViewerFrom(ctx)
+	stored, err := r.db.Users().PasswordHash(ctx, v.UserID)
+	if err != nil {
+		return "", nil, err
+	}
+	if stored == nil {
+		return "", nil, model.Invalid("input.currentPassword", "the current password is wrong")
+	}
+	ok, _, err := r.hasher.Verify(current, *stored)
+	if err != nil {
+		return "", nil, hashErr(err)
+	}
+	if !ok {
+		return "", nil, model.Invalid("input.currentPassword", "the current password is wrong")
+	}
+	if err := auth.ValidatePassword("input.newPassword", next); err != nil {
+		return "", nil, err
+	}
+	hash, err := r.hasher.Hash(next)
+	if err != nil {
+		return "", nil, hashErr(err)
+	}
+	req := auth.RequestFrom(ctx)
+	var token string
+	var sess *db.Session
+	err = r.db.InTx(ctx, func(tx *db.Tx) error {
+		if err := tx.Users().SetPassword(ctx, v.UserID, hash, r.now()); err != nil {
+			return err
+		}
+		if err := r.sessions.RevokeAll(ctx, tx, v.UserID); err != nil {
+			return err
+		}
+		var err error
+		token, sess, err = r.sessions.Create(ctx, tx, v.UserID, req.UserAgent, req.IP)
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	req.SetCookie(r.sessions.Cookie(token, sess.ExpiresAt))
+	return token, sess, nil
+}
+
+func sessionConnection(ctx context.Context, w db.Window[db.Session]) *graph.SessionConnection {
+	v := auth.ViewerFrom(ctx)
+	c := &graph.SessionConnection{PageInfo: &w.PageInfo}
+	for i := range w.Rows {
+		s := &w.Rows[i]
+		n := graph.Session{ID: model.GlobalID(model.KindSession, s.ID), UserAgent: s.UserAgent, IP: s.IP,
+			CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt, Current: v != nil && v.SessionID == s.ID}
+		c.Edges = append(c.Edges, graph.SessionEdge{Cursor: w.Cursors[i], Node: &n})
+		c.Nodes = append(c.Nodes, n)
+	}
+	if c.Edges == nil {
+		c.Edges, c.Nodes = []graph.SessionEdge{}, []graph.Session{}
+	}
+	return c
+}
