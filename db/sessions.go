@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/usergraph/usergraph/model"
 )
@@ -61,7 +60,7 @@ type SessionView struct {
 	UserID      uuid.UUID      `gorm:"column:user_id"`
 	LastSeenAt  time.Time      `gorm:"column:last_seen_at"`
 	ExpiresAt   time.Time      `gorm:"column:expires_at"`
-	Permissions pq.StringArray `gorm:"column:permissions"`
+	Permissions pq.StringArray `gorm:"column:permissions;type:text[]"`
 }
 
 // Lookup returns the live session with tokenHash: not revoked, not past its
@@ -93,19 +92,17 @@ func (s *SessionStore) Touch(ctx context.Context, id uuid.UUID, now time.Time) e
 // Revoke ends one session; when owner is set it must belong to that user.
 // It returns the revoked token hash, or NOT_FOUND.
 func (s *SessionStore) Revoke(ctx context.Context, id uuid.UUID, owner *uuid.UUID, now time.Time) ([]byte, error) {
-	q := s.db.WithContext(ctx).Model(&Session{}).Where("id = ? AND revoked_at IS NULL", id)
-	if owner != nil {
-		q = q.Where("user_id = ?", *owner)
-	}
-	var rows []Session
-	if err := q.Clauses(clause.Returning{Columns: []clause.Column{{Name: "token_hash"}}}).
-		Update("revoked_at", now).Scan(&rows).Error; err != nil {
+	var hashes [][]byte
+	err := s.db.WithContext(ctx).Raw(`UPDATE sessions SET revoked_at = ?
+		WHERE id = ? AND revoked_at IS NULL AND (?::uuid IS NULL OR user_id = ?::uuid)
+		RETURNING token_hash`, now, id, owner, owner).Scan(&hashes).Error
+	if err != nil {
 		return nil, translate("error revoking session", err)
 	}
-	if len(rows) == 0 {
+	if len(hashes) == 0 {
 		return nil, model.NotFound("session")
 	}
-	return rows[0].TokenHash, nil
+	return hashes[0], nil
 }
 
 // RevokeAll ends every live session of a user and returns their token
