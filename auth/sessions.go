@@ -165,7 +165,9 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (*Viewer, err
 		lastSeen = now
 	}
 	v := Viewer{UserID: row.UserID, SessionID: row.ID, Permissions: row.Permissions}
-	s.cache.Set(ctx, key, CachedSession{Viewer: v, ExpiresAt: row.ExpiresAt, LastSeenAt: lastSeen, Generation: gen}, s.cfg.CacheTTL)
+	if gen >= 0 { // a negative generation means the cache could not be read: do not fill it
+		s.cache.Set(ctx, key, CachedSession{Viewer: v, ExpiresAt: row.ExpiresAt, LastSeenAt: lastSeen, Generation: gen}, s.cfg.CacheTTL)
+	}
 	return &v, nil
 }
 

@@ -2,10 +2,12 @@ package resolver_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -13,6 +15,9 @@ import (
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
 	"github.com/usergraph/usergraph/model"
+	"github.com/usergraph/usergraph/redistest"
+	"github.com/usergraph/usergraph/resolver"
+	"github.com/usergraph/usergraph/server"
 )
 
 // Every root field declares who may call it; a field without a directive
@@ -366,5 +371,97 @@ func TestAccounts_OldestSessionIsEvictedBeyondTheLimit(t *testing.T) {
 	var live int
 	if err := b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL", id).Scan(&live); err != nil || live != 10 {
 		t.Fatalf("live sessions: %d (%v), want 10", live, err)
+	}
+}
+
+// instance is another Usergraph process on the same database: its own
+// resolvers, loaders and session service, sharing only what real instances
+// share (PostgreSQL, and Redis when given).
+func (b *bundle) instance(t *testing.T, cache auth.SessionCache) http.Handler {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	sessions := auth.NewSessions(b.db, cache, auth.SessionConfig{}, nil, log)
+	res := resolver.New(b.db, sessions, b.hasher, resolver.Config{LoaderWait: time.Millisecond})
+	return server.New(server.Config{Debug: true}, res, sessions, b.db, log)
+}
+
+// instanceWithOperator is an instance that also accepts the operator token.
+func (b *bundle) instanceWithOperator(t *testing.T, rs *redistest.Server) http.Handler {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	sessions := auth.NewSessions(b.db, auth.NewRedisCache(rs.Client(t), 0, log), auth.SessionConfig{}, nil, log)
+	res := resolver.New(b.db, sessions, b.hasher, resolver.Config{LoaderWait: time.Millisecond})
+	return server.New(server.Config{Debug: true}, res, operatorAuthn{sessions}, b.db, log)
+}
+
+func post(t *testing.T, h http.Handler, token, body string) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Body.String()
+}
+
+const meQuery = `{"query":"{ me { username } }"}`
+
+// Instances are stateless: a session made through one is accepted by the
+// others, and a logout through one is refused by all of them at once, even
+// where the session was cached a moment before.
+func TestSessions_RevocationIsSeenByEveryInstance(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rs := redistest.Start(t)
+	a := b.instance(t, auth.NewRedisCache(rs.Client(t), 0, slog.New(slog.DiscardHandler)))
+	c := b.instance(t, auth.NewRedisCache(rs.Client(t), 0, slog.New(slog.DiscardHandler)))
+	_, token := b.userWithSession(t, "ada@example.com", "ada", "member")
+
+	for name, h := range map[string]http.Handler{"a": a, "c": c} {
+		if out := post(t, h, token, meQuery); !strings.Contains(out, `"username":"ada"`) {
+			t.Fatalf("instance %s does not accept the session: %s", name, out)
+		}
+	}
+	post(t, a, token, `{"query":"mutation { logout { ok } }"}`)
+	for name, h := range map[string]http.Handler{"a": a, "c": c} {
+		if out := post(t, h, token, meQuery); !strings.Contains(out, "UNAUTHENTICATED") {
+			t.Fatalf("instance %s still accepts the session after logout elsewhere: %s", name, out)
+		}
+	}
+
+	// Flushing Redis logs nobody out: PostgreSQL is the source of truth.
+	_, token2 := b.userWithSession(t, "bob@example.com", "bob", "member")
+	post(t, a, token2, meQuery)
+	if err := rs.Client(t).FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if out := post(t, c, token2, meQuery); !strings.Contains(out, `"username":"bob"`) {
+		t.Fatalf("session lost with the Redis flush: %s", out)
+	}
+}
+
+// A permission change applies to the next request of every holder, on every
+// instance, although their sessions are cached.
+func TestSessions_PermissionChangesApplyAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rs := redistest.Start(t)
+	c := b.instance(t, auth.NewRedisCache(rs.Client(t), 0, slog.New(slog.DiscardHandler)))
+	_, token := b.userWithSession(t, "ada@example.com", "ada", "member")
+	const list = `{"query":"{ users(first: 1) { nodes { id } } }"}`
+	if out := post(t, c, token, list); !strings.Contains(out, "FORBIDDEN") {
+		t.Fatalf("member listing users: %s", out)
+	}
+	// The operator grants ada users:read through another instance.
+	role := createRole(t, b, "reader", "users:read")
+	body := `{"query":"mutation($u: ID!, $r: ID!) { assignRole(input: {userId: $u, roleId: $r}) { role { id } } }","variables":{"u":` +
+		quote(b.idOf(t, "ada")) + `,"r":` + quote(role) + `}}`
+	if out := post(t, b.instanceWithOperator(t, rs), operatorToken, body); strings.Contains(out, "errors") {
+		t.Fatalf("assignRole: %s", out)
+	}
+	if out := post(t, c, token, list); strings.Contains(out, "FORBIDDEN") {
+		t.Fatalf("the grant did not apply on another instance: %s", out)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/embeddedpg"
@@ -45,10 +47,20 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		}
 	}
 
+	var cache auth.SessionCache = auth.NewMemoryCache(nil)
 	if cfg.RedisURL == "" {
 		log.Info("REDIS_URL is unset: sessions are cached in-process, which is right for a single instance only")
+	} else {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		// No ping that could block start-up: Redis only ever saves work.
+		cache = auth.NewRedisCache(rdb, 100*time.Millisecond, log)
 	}
-	sessions := auth.NewSessions(database, auth.NewMemoryCache(nil), cfg.Sessions, nil, log)
+	sessions := auth.NewSessions(database, cache, cfg.Sessions, nil, log)
 	hasher := auth.NewHasher(cfg.Hash, 0)
 	res := resolver.New(database, sessions, hasher, resolver.Config{LoaderWait: cfg.LoaderWait})
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug},
