@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
@@ -15,6 +16,7 @@ var (
 	// account, wrong password, or an account that may not log in.
 	errInvalidCredentials = &model.Error{Code: model.CodeUnauthenticated, Message: "invalid credentials"}
 	errBusy               = &model.Error{Code: model.CodeRateLimited, Message: "too many logins in progress, retry shortly"}
+	errTooManyAttempts    = &model.Error{Code: model.CodeRateLimited, Message: "too many attempts from your address, retry later"}
 	errEmailTaken         = errors.New("email already registered")
 )
 
@@ -35,6 +37,9 @@ func (r *Resolver) register(ctx context.Context, in graph.RegisterInput) error {
 	}
 	if err := auth.ValidatePassword("input.password", in.Password); err != nil {
 		return err
+	}
+	if !r.throttle.AllowIP(ctx, "register", auth.RequestFrom(ctx).IP) {
+		return errTooManyAttempts
 	}
 	hash, err := r.hasher.Hash(in.Password)
 	if err != nil {
@@ -61,18 +66,31 @@ func (r *Resolver) register(ctx context.Context, in graph.RegisterInput) error {
 	return err
 }
 
-// login checks credentials and starts a session.
+// login checks credentials and starts a session. Every failure, whatever
+// its cause (unknown account, wrong password, locked or inactive account),
+// does the same password work and gives the same answer.
 func (r *Resolver) login(ctx context.Context, identifier, password string) (string, *db.Session, error) {
 	if len(identifier) > 254 || len(password) > 1024 {
 		return "", nil, errInvalidCredentials
+	}
+	if !r.throttle.AllowIP(ctx, "login", auth.RequestFrom(ctx).IP) {
+		return "", nil, errTooManyAttempts
 	}
 	creds, err := r.db.Users().CredentialsFor(ctx, identifier)
 	if err != nil {
 		return "", nil, err
 	}
+	account := "name:" + strings.ToLower(identifier)
+	if creds != nil {
+		account = "user:" + creds.ID.String()
+	}
+	locked := r.throttle.Locked(ctx, account)
 	if creds == nil || creds.PasswordHash == nil {
 		if _, err := r.hasher.VerifyDummy(password); err != nil {
 			return "", nil, hashErr(err)
+		}
+		if !locked {
+			r.throttle.Failed(ctx, account)
 		}
 		return "", nil, errInvalidCredentials
 	}
@@ -80,9 +98,14 @@ func (r *Resolver) login(ctx context.Context, identifier, password string) (stri
 	if err != nil {
 		return "", nil, hashErr(err)
 	}
+	if locked {
+		return "", nil, errInvalidCredentials // attempts during a lockout do not extend it
+	}
 	if !ok || creds.Status != model.UserStatusActive {
+		r.throttle.Failed(ctx, account)
 		return "", nil, errInvalidCredentials
 	}
+	r.throttle.Succeeded(ctx, account)
 	var newHash string
 	if rehash {
 		if newHash, err = r.hasher.Hash(password); err != nil {

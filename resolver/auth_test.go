@@ -381,7 +381,9 @@ func (b *bundle) instance(t *testing.T, cache auth.SessionCache) http.Handler {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	sessions := auth.NewSessions(b.db, cache, auth.SessionConfig{}, nil, log)
-	res := resolver.New(b.db, sessions, b.hasher, resolver.Config{LoaderWait: time.Millisecond})
+	res := resolver.New(b.db, resolver.Auth{Sessions: sessions, Hasher: b.hasher,
+		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)},
+		resolver.Config{LoaderWait: time.Millisecond})
 	return server.New(server.Config{Debug: true}, res, sessions, b.db, log)
 }
 
@@ -390,7 +392,9 @@ func (b *bundle) instanceWithOperator(t *testing.T, rs *redistest.Server) http.H
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	sessions := auth.NewSessions(b.db, auth.NewRedisCache(rs.Client(t), 0, log), auth.SessionConfig{}, nil, log)
-	res := resolver.New(b.db, sessions, b.hasher, resolver.Config{LoaderWait: time.Millisecond})
+	res := resolver.New(b.db, resolver.Auth{Sessions: sessions, Hasher: b.hasher,
+		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)},
+		resolver.Config{LoaderWait: time.Millisecond})
 	return server.New(server.Config{Debug: true}, res, operatorAuthn{sessions}, b.db, log)
 }
 
@@ -463,5 +467,83 @@ func TestSessions_PermissionChangesApplyAtOnce(t *testing.T) {
 	}
 	if out := post(t, c, token, list); strings.Contains(out, "FORBIDDEN") {
 		t.Fatalf("the grant did not apply on another instance: %s", out)
+	}
+}
+
+// After five consecutive failures an account is locked for a growing delay;
+// while locked, even the right password answers like a wrong one. The
+// throttle's clock is moved by hand: no test sleeps.
+func TestThrottle_AccountLocksAfterFiveFailuresWithGrowingDelay(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.doAs(t, "", `mutation { register(input: {email: "ada@example.com", username: "ada", password: "correct horse battery"}) { accepted } }`, nil)
+	for range 5 {
+		if r, _ := b.login(t, "ada", "wrong guess here"); r.errorCode(t) != "UNAUTHENTICATED" {
+			t.Fatalf("wrong password: %s", r.Raw)
+		}
+	}
+	right, _ := b.login(t, "ada", "correct horse battery")
+	wrong, _ := b.login(t, "ada", "wrong guess here")
+	if len(right.Errors) != 1 || right.Errors[0].Message != wrong.Errors[0].Message {
+		t.Fatalf("a locked account must answer the right password like a wrong one: %s vs %s", right.Raw, wrong.Raw)
+	}
+	b.throttleClock.Advance(1100 * time.Millisecond) // the first lock is 1s
+	if r, _ := b.login(t, "ADA@example.com", "correct horse battery"); len(r.Errors) != 0 {
+		t.Fatalf("after the lock expired: %s", r.Raw)
+	}
+	// Success resets the count: five more failures before the next lock.
+	for range 4 {
+		b.login(t, "ada", "wrong guess here")
+	}
+	if r, _ := b.login(t, "ada", "correct horse battery"); len(r.Errors) != 0 {
+		t.Fatalf("four failures must not lock: %s", r.Raw)
+	}
+	// Seven failures: locked for 1s × 2² = 4s after the last.
+	for range 7 {
+		b.login(t, "ada", "wrong guess here")
+		b.throttleClock.Advance(5 * time.Second) // outlast each lock so every attempt counts
+	}
+	b.throttleClock.Advance(-5 * time.Second) // back to the moment of the 7th failure
+	b.throttleClock.Advance(3 * time.Second)
+	if r, _ := b.login(t, "ada", "correct horse battery"); len(r.Errors) == 0 {
+		t.Fatal("3s after the 7th failure the account must still be locked (4s)")
+	}
+	b.throttleClock.Advance(1100 * time.Millisecond)
+	if r, _ := b.login(t, "ada", "correct horse battery"); len(r.Errors) != 0 {
+		t.Fatalf("4.1s after the 7th failure: %s", r.Raw)
+	}
+}
+
+// One address may try at most 30 logins per 5 minutes.
+func TestThrottle_PerAddressLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var last response
+	for range 31 {
+		last, _ = b.login(t, "nobody", "whatever password")
+	}
+	if last.errorCode(t) != "RATE_LIMITED" {
+		t.Fatalf("31st login from one address: %s", last.Raw)
+	}
+	b.throttleClock.Advance(5 * time.Minute)
+	if r, _ := b.login(t, "nobody", "whatever password"); r.errorCode(t) != "UNAUTHENTICATED" {
+		t.Fatalf("next window: %s", r.Raw)
+	}
+}
+
+// Aliases cannot multiply password guesses within one request.
+func TestThrottle_SensitiveMutationsOncePerDocument(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.doAs(t, "", `mutation {
+		a: login(input: {identifier: "ada", password: "guess one"}) { token }
+		b: login(input: {identifier: "ada", password: "guess two"}) { token }
+	}`, nil)
+	if r.errorCode(t) != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "login") {
+		t.Fatalf("two logins in one document: %s", r.Raw)
+	}
+	var n int
+	if err := b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM sessions").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("sessions after the refused document: %d (%v)", n, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/graph"
@@ -54,4 +55,30 @@ func Directives() graph.DirectiveRoot {
 			return nil, errForbidden
 		},
 	}
+}
+
+// sensitiveMutations guess or spend secrets. Each may run once per request
+// document: otherwise aliases (a: login(...) b: login(...) ...) would turn
+// one request, one rate-limit hit, into a thousand password guesses.
+var sensitiveMutations = map[string]bool{
+	"login": true, "register": true, "changePassword": true,
+	"requestPasswordReset": true, "resetPassword": true, "verifyEmail": true,
+}
+
+// repeatsSensitiveMutation returns the name of a sensitive mutation the
+// operation selects more than once (under aliases or not).
+func repeatsSensitiveMutation(op *graphql.OperationContext) (string, bool) {
+	if op == nil || op.Operation == nil || op.Operation.Operation != ast.Mutation {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for _, f := range graphql.CollectFields(op, op.Operation.SelectionSet, []string{"Mutation"}) {
+		if sensitiveMutations[f.Name] {
+			if seen[f.Name] {
+				return f.Name, true
+			}
+			seen[f.Name] = true
+		}
+	}
+	return "", false
 }

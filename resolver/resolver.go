@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/model"
 )
 
 // Resolver holds the dependencies of every resolver.
@@ -19,8 +21,16 @@ type Resolver struct {
 	db         *db.DB
 	sessions   *auth.Sessions
 	hasher     *auth.Hasher
+	throttle   *auth.Throttle
 	now        func() time.Time
 	loaderWait time.Duration
+}
+
+// Auth is what the account resolvers need from package auth.
+type Auth struct {
+	Sessions *auth.Sessions
+	Hasher   *auth.Hasher
+	Throttle *auth.Throttle
 }
 
 // Config configures the resolvers.
@@ -33,19 +43,26 @@ type Config struct {
 }
 
 // New returns the root resolver.
-func New(d *db.DB, sessions *auth.Sessions, hasher *auth.Hasher, cfg Config) *Resolver {
+func New(d *db.DB, a Auth, cfg Config) *Resolver {
 	if cfg.LoaderWait <= 0 {
 		cfg.LoaderWait = time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Resolver{db: d, sessions: sessions, hasher: hasher, now: cfg.Now, loaderWait: cfg.LoaderWait}
+	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, now: cfg.Now, loaderWait: cfg.LoaderWait}
 }
 
-// OperationMiddleware gives each GraphQL operation its own dataloaders.
-// Install it with handler.Server.AroundOperations.
+// OperationMiddleware gives each GraphQL operation its own dataloaders, and
+// refuses documents that repeat a sensitive mutation (see
+// repeatsSensitiveMutation). Install it with handler.Server.AroundOperations.
 func (r *Resolver) OperationMiddleware(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if name, ok := repeatsSensitiveMutation(graphql.GetOperationContext(ctx)); ok {
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+			Message:    name + " may appear only once per request",
+			Extensions: map[string]any{"code": string(model.CodeInvalid)},
+		}}})
+	}
 	return next(WithLoaders(ctx, NewLoaders(r.db, r.loaderWait)))
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ type bundle struct {
 	sessions *auth.Sessions
 	hasher   *auth.Hasher
 	token    string // sent by do: the operator's (see operatorToken)
+	// throttleClock drives the login throttle: lockout tests move it
+	// instead of sleeping.
+	throttleClock *fakeClock
 }
 
 type setupOpts struct {
@@ -59,9 +63,30 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 	// Sessions keep real time: the resolvers' test clock is for the data.
 	sessions := auth.NewSessions(d, auth.NewMemoryCache(nil), auth.SessionConfig{}, nil, log)
 	hasher := auth.NewHasher(auth.HashParams{}.WithDefaults(), 0)
-	res := resolver.New(d, sessions, hasher, resolver.Config{LoaderWait: o.loaderWait, Now: o.now})
+	clock := &fakeClock{t: time.Now()}
+	throttle := auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, clock.Now, log)
+	res := resolver.New(d, resolver.Auth{Sessions: sessions, Hasher: hasher, Throttle: throttle},
+		resolver.Config{LoaderWait: o.loaderWait, Now: o.now})
 	h := server.New(server.Config{Introspection: true, Debug: true}, res, operatorAuthn{sessions}, d, log)
-	return &bundle{db: d, handler: h, sessions: sessions, hasher: hasher, token: operatorToken}
+	return &bundle{db: d, handler: h, sessions: sessions, hasher: hasher, token: operatorToken, throttleClock: clock}
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // operatorToken stands for an operator holding every permission, who is not

@@ -48,8 +48,9 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	}
 
 	var cache auth.SessionCache = auth.NewMemoryCache(nil)
+	var throttleStore auth.ThrottleStore = auth.NewMemoryThrottleStore()
 	if cfg.RedisURL == "" {
-		log.Info("REDIS_URL is unset: sessions are cached in-process, which is right for a single instance only")
+		log.Info("REDIS_URL is unset: sessions are cached and logins throttled in-process, which is right for a single instance only")
 	} else {
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -59,10 +60,14 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		defer rdb.Close()
 		// No ping that could block start-up: Redis only ever saves work.
 		cache = auth.NewRedisCache(rdb, 100*time.Millisecond, log)
+		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 	}
 	sessions := auth.NewSessions(database, cache, cfg.Sessions, nil, log)
-	hasher := auth.NewHasher(cfg.Hash, 0)
-	res := resolver.New(database, sessions, hasher, resolver.Config{LoaderWait: cfg.LoaderWait})
+	res := resolver.New(database, resolver.Auth{
+		Sessions: sessions,
+		Hasher:   auth.NewHasher(cfg.Hash, 0),
+		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
+	}, resolver.Config{LoaderWait: cfg.LoaderWait})
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug},
 		res, sessions, database, log)
 	srv := &http.Server{
