@@ -25,6 +25,29 @@ type AssignRolePayload struct {
 	Role *model.Role `json:"role"`
 }
 
+type AuditEventConnection struct {
+	Edges    []AuditEventEdge   `json:"edges"`
+	Nodes    []model.AuditEvent `json:"nodes"`
+	PageInfo *model.PageInfo    `json:"pageInfo"`
+}
+
+type AuditEventEdge struct {
+	Cursor string            `json:"cursor"`
+	Node   *model.AuditEvent `json:"node"`
+}
+
+type AuditEventFilter struct {
+	// Events by this user (a User ID).
+	Actor *string `json:"actor,omitempty"`
+	// Events on this object (any global ID).
+	Target *string `json:"target,omitempty"`
+	Action *string `json:"action,omitempty"`
+	// From this time, inclusive.
+	From *time.Time `json:"from,omitempty"`
+	// Until this time, exclusive.
+	To *time.Time `json:"to,omitempty"`
+}
+
 type ChangePasswordInput struct {
 	CurrentPassword string `json:"currentPassword"`
 	NewPassword     string `json:"newPassword"`

@@ -16,6 +16,7 @@ const (
 	KindRole    Kind = "Role"
 	KindGroup   Kind = "Group"
 	KindSession Kind = "Session"
+	KindAudit   Kind = "AuditEvent"
 )
 
 // GlobalID encodes a Relay global ID: the base64url form of "Kind:uuid".
@@ -41,7 +42,7 @@ func ParseGlobalID(field, gid string) (Kind, uuid.UUID, error) {
 		return "", uuid.Nil, bad
 	}
 	switch Kind(kind) {
-	case KindUser, KindRole, KindGroup, KindSession:
+	case KindUser, KindRole, KindGroup, KindSession, KindAudit:
 	default:
 		return "", uuid.Nil, bad
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
@@ -58,7 +60,10 @@ func (r *Resolver) register(ctx context.Context, in graph.RegisterInput) error {
 		if err := tx.Users().SetPassword(ctx, u.ID, hash, now); err != nil {
 			return err
 		}
-		return tx.Roles().AssignByName(ctx, u.ID, "member", now)
+		if err := tx.Roles().AssignByName(ctx, u.ID, "member", now); err != nil {
+			return err
+		}
+		return tx.Audit().Record(ctx, r.auditEvent(ctx, change{"account.register", model.KindUser, u.ID, nil}))
 	})
 	if errors.Is(err, errEmailTaken) {
 		return nil
@@ -92,6 +97,7 @@ func (r *Resolver) login(ctx context.Context, identifier, password string) (stri
 		if !locked {
 			r.throttle.Failed(ctx, account)
 		}
+		r.loginFailed(ctx, nil, locked)
 		return "", nil, errInvalidCredentials
 	}
 	ok, rehash, err := r.hasher.Verify(password, *creds.PasswordHash)
@@ -99,10 +105,12 @@ func (r *Resolver) login(ctx context.Context, identifier, password string) (stri
 		return "", nil, hashErr(err)
 	}
 	if locked {
+		r.loginFailed(ctx, &creds.ID, true)
 		return "", nil, errInvalidCredentials // attempts during a lockout do not extend it
 	}
 	if !ok || creds.Status != model.UserStatusActive {
 		r.throttle.Failed(ctx, account)
+		r.loginFailed(ctx, &creds.ID, false)
 		return "", nil, errInvalidCredentials
 	}
 	r.throttle.Succeeded(ctx, account)
@@ -126,7 +134,12 @@ func (r *Resolver) login(ctx context.Context, identifier, password string) (stri
 				return err
 			}
 		}
-		return tx.Users().RecordLogin(ctx, creds.ID, now)
+		if err := tx.Users().RecordLogin(ctx, creds.ID, now); err != nil {
+			return err
+		}
+		e := r.auditEvent(ctx, change{"login.success", model.KindUser, creds.ID, map[string]any{"session": model.GlobalID(model.KindSession, sess.ID)}})
+		e.ActorID = &creds.ID
+		return tx.Audit().Record(ctx, e)
 	})
 	if err != nil {
 		return "", nil, err
@@ -174,8 +187,10 @@ func (r *Resolver) changePassword(ctx context.Context, current, next string) (st
 			return err
 		}
 		var err error
-		token, sess, err = r.sessions.Create(ctx, tx, v.UserID, req.UserAgent, req.IP)
-		return err
+		if token, sess, err = r.sessions.Create(ctx, tx, v.UserID, req.UserAgent, req.IP); err != nil {
+			return err
+		}
+		return tx.Audit().Record(ctx, r.auditEvent(ctx, change{"password.change", model.KindUser, v.UserID, nil}))
 	})
 	if err != nil {
 		return "", nil, err
@@ -198,4 +213,20 @@ func sessionConnection(ctx context.Context, w db.Window[db.Session]) *graph.Sess
 		c.Edges, c.Nodes = []graph.SessionEdge{}, []graph.Session{}
 	}
 	return c
+}
+
+// loginFailed records a failed or refused login. The identifier typed is
+// not recorded: it may be a password typed into the wrong box.
+func (r *Resolver) loginFailed(ctx context.Context, userID *uuid.UUID, locked bool) {
+	action := "login.failure"
+	if locked {
+		action = "login.locked"
+	}
+	c := change{action: action}
+	if userID != nil {
+		c.kind, c.target = model.KindUser, *userID
+	}
+	if err := r.recordOutsideTx(ctx, c); err != nil {
+		r.auditLogFailure(ctx, err)
+	}
 }

@@ -38,12 +38,18 @@ func (r *mutationResolver) Logout(ctx context.Context) (*graph.LogoutPayload, er
 	if err := r.sessions.Revoke(ctx, v.SessionID, &v.UserID); err != nil && model.ErrorCode(err) != model.CodeNotFound {
 		return nil, err
 	}
+	if err := r.recordOutsideTx(ctx, change{"logout", model.KindUser, v.UserID, nil}); err != nil {
+		return nil, err
+	}
 	auth.RequestFrom(ctx).SetCookie(r.sessions.ExpiredCookie())
 	return &graph.LogoutPayload{Ok: true}, nil
 }
 
 func (r *mutationResolver) LogoutEverywhere(ctx context.Context) (*graph.LogoutPayload, error) {
-	if err := r.sessions.RevokeAll(ctx, nil, auth.ViewerFrom(ctx).UserID); err != nil {
+	v := auth.ViewerFrom(ctx)
+	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		return change{"logout.everywhere", model.KindUser, v.UserID, nil}, r.sessions.RevokeAll(ctx, tx, v.UserID)
+	}); err != nil {
 		return nil, err
 	}
 	auth.RequestFrom(ctx).SetCookie(r.sessions.ExpiredCookie())
@@ -61,8 +67,13 @@ func (r *mutationResolver) UpdateProfile(ctx context.Context, input graph.Update
 			return nil, err
 		}
 	}
-	u, err := r.db.Users().Update(ctx, auth.ViewerFrom(ctx).UserID,
-		model.UserUpdate{Username: input.Username, DisplayName: input.DisplayName}, r.now())
+	id, up := auth.ViewerFrom(ctx).UserID, model.UserUpdate{Username: input.Username, DisplayName: input.DisplayName}
+	var u *model.User
+	err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		var err error
+		u, err = tx.Users().Update(ctx, id, up, r.now())
+		return change{"profile.update", model.KindUser, id, map[string]any{"fields": changedFields(up)}}, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +100,9 @@ func (r *mutationResolver) RevokeSession(ctx context.Context, input graph.Revoke
 		owner = nil
 	}
 	if err := r.sessions.Revoke(ctx, id, owner); err != nil {
+		return nil, err
+	}
+	if err := r.recordOutsideTx(ctx, change{"session.revoke", model.KindSession, id, nil}); err != nil {
 		return nil, err
 	}
 	return &graph.RevokeSessionPayload{RevokedSessionID: input.ID}, nil

@@ -93,6 +93,7 @@ func TestAuthz_MatrixOfRootFieldsAndCallers(t *testing.T) {
 		{"roles", `{ roles(first: 1) { nodes { name } } }`, map[string]string{"member": ok, "admin": ok}},
 		{"group", `query($group: ID!) { group(id: $group) { name } }`, map[string]string{"member": ok, "admin": ok}},
 		{"groups", `{ groups(first: 1) { nodes { name } } }`, map[string]string{"member": ok, "admin": ok}},
+		{"auditEvents", `{ auditEvents(first: 1) { nodes { action } } }`, map[string]string{"member": forbid, "admin": ok}},
 		{"createUser", `mutation { createUser(input: {email: "x@example.com", username: "xx1"}) { user { id } } }`, map[string]string{"member": forbid, "admin": ok}},
 		{"updateUser", `mutation($other: ID!) { updateUser(input: {id: $other, displayName: "X"}) { user { id } } }`, map[string]string{"member": forbid, "admin": ok}},
 		{"deactivateUser", `mutation($other: ID!) { deactivateUser(input: {id: $other}) { user { id } } }`, map[string]string{"member": forbid, "admin": ok}},

@@ -23,8 +23,8 @@ func validateGroup(name, description *string) error {
 
 // changeMembership runs a membership change and reads both sides back for
 // the payload.
-func (r *Resolver) changeMembership(ctx context.Context, groupGID, userGID string,
-	change func(gs *db.GroupStore, groupID, userID uuid.UUID) error,
+func (r *Resolver) changeMembership(ctx context.Context, groupGID, userGID, action string,
+	apply func(gs *db.GroupStore, groupID, userID uuid.UUID) error,
 ) (*model.Group, *model.User, error) {
 	groupID, err := model.ParseGlobalIDOf("input.groupId", model.KindGroup, groupGID)
 	if err != nil {
@@ -34,7 +34,9 @@ func (r *Resolver) changeMembership(ctx context.Context, groupGID, userGID strin
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := change(r.db.Groups(), groupID, userID); err != nil {
+	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		return change{action, model.KindGroup, groupID, map[string]any{"user": userGID}}, apply(tx.Groups(), groupID, userID)
+	}); err != nil {
 		return nil, nil, err
 	}
 	r.changed(ctx)

@@ -48,7 +48,14 @@ func (r *mutationResolver) CreateGroup(ctx context.Context, input graph.CreateGr
 	if input.Description != nil {
 		ng.Description = *input.Description
 	}
-	g, err := r.db.Groups().Create(ctx, ng, r.now())
+	var g *model.Group
+	err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		var err error
+		if g, err = tx.Groups().Create(ctx, ng, r.now()); err != nil {
+			return change{}, err
+		}
+		return change{"group.create", model.KindGroup, g.ID, map[string]any{"name": g.Name}}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +71,12 @@ func (r *mutationResolver) UpdateGroup(ctx context.Context, input graph.UpdateGr
 	if err := validateGroup(input.Name, input.Description); err != nil {
 		return nil, err
 	}
-	g, err := r.db.Groups().Update(ctx, id, model.GroupUpdate{Name: input.Name, Description: input.Description}, r.now())
+	var g *model.Group
+	err = r.write(ctx, func(tx *db.Tx) (change, error) {
+		var err error
+		g, err = tx.Groups().Update(ctx, id, model.GroupUpdate{Name: input.Name, Description: input.Description}, r.now())
+		return change{"group.update", model.KindGroup, id, nil}, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +89,9 @@ func (r *mutationResolver) DeleteGroup(ctx context.Context, input graph.DeleteGr
 	if err != nil {
 		return nil, err
 	}
-	if err := r.db.Groups().Delete(ctx, id); err != nil {
+	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		return change{"group.delete", model.KindGroup, id, nil}, tx.Groups().Delete(ctx, id)
+	}); err != nil {
 		return nil, err
 	}
 	r.changed(ctx)
@@ -89,7 +103,7 @@ func (r *mutationResolver) AddGroupMember(ctx context.Context, input graph.Group
 	if input.Role != nil {
 		role = *input.Role
 	}
-	g, u, err := r.changeMembership(ctx, input.GroupID, input.UserID, func(gs *db.GroupStore, groupID, userID uuid.UUID) error {
+	g, u, err := r.changeMembership(ctx, input.GroupID, input.UserID, "group.member.add", func(gs *db.GroupStore, groupID, userID uuid.UUID) error {
 		return gs.AddMember(ctx, groupID, userID, role, r.now())
 	})
 	if err != nil {
@@ -99,7 +113,7 @@ func (r *mutationResolver) AddGroupMember(ctx context.Context, input graph.Group
 }
 
 func (r *mutationResolver) RemoveGroupMember(ctx context.Context, input graph.RemoveGroupMemberInput) (*graph.RemoveGroupMemberPayload, error) {
-	g, u, err := r.changeMembership(ctx, input.GroupID, input.UserID, func(gs *db.GroupStore, groupID, userID uuid.UUID) error {
+	g, u, err := r.changeMembership(ctx, input.GroupID, input.UserID, "group.member.remove", func(gs *db.GroupStore, groupID, userID uuid.UUID) error {
 		return gs.RemoveMember(ctx, groupID, userID)
 	})
 	if err != nil {
@@ -109,7 +123,7 @@ func (r *mutationResolver) RemoveGroupMember(ctx context.Context, input graph.Re
 }
 
 func (r *mutationResolver) SetGroupMemberRole(ctx context.Context, input graph.SetGroupMemberRoleInput) (*graph.SetGroupMemberRolePayload, error) {
-	g, u, err := r.changeMembership(ctx, input.GroupID, input.UserID, func(gs *db.GroupStore, groupID, userID uuid.UUID) error {
+	g, u, err := r.changeMembership(ctx, input.GroupID, input.UserID, "group.member.role", func(gs *db.GroupStore, groupID, userID uuid.UUID) error {
 		return gs.SetMemberRole(ctx, groupID, userID, input.Role)
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ package resolver
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -24,6 +25,7 @@ type Resolver struct {
 	throttle   *auth.Throttle
 	now        func() time.Time
 	loaderWait time.Duration
+	log        *slog.Logger
 }
 
 // Auth is what the account resolvers need from package auth.
@@ -40,6 +42,9 @@ type Config struct {
 	LoaderWait time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// Log receives what a request cannot report to its client. Defaults to
+	// discarding it.
+	Log *slog.Logger
 }
 
 // New returns the root resolver.
@@ -50,7 +55,10 @@ func New(d *db.DB, a Auth, cfg Config) *Resolver {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, now: cfg.Now, loaderWait: cfg.LoaderWait}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, now: cfg.Now, loaderWait: cfg.LoaderWait, log: cfg.Log}
 }
 
 // OperationMiddleware gives each GraphQL operation its own dataloaders, and

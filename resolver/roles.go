@@ -27,8 +27,8 @@ func validateRole(name, description *string, perms []string) error {
 
 // changeAssignment runs a grant or revocation and reads both sides back for
 // the payload.
-func (r *Resolver) changeAssignment(ctx context.Context, in graph.RoleAssignmentInput,
-	change func(ctx context.Context, userID, roleID uuid.UUID, now time.Time) error,
+func (r *Resolver) changeAssignment(ctx context.Context, in graph.RoleAssignmentInput, action string,
+	apply func(ctx context.Context, rs *db.RoleStore, userID, roleID uuid.UUID, now time.Time) error,
 ) (*model.User, *model.Role, error) {
 	userID, err := model.ParseGlobalIDOf("input.userId", model.KindUser, in.UserID)
 	if err != nil {
@@ -38,7 +38,9 @@ func (r *Resolver) changeAssignment(ctx context.Context, in graph.RoleAssignment
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := change(ctx, userID, roleID, r.now()); err != nil {
+	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		return change{action, model.KindUser, userID, map[string]any{"role": in.RoleID}}, apply(ctx, tx.Roles(), userID, roleID, r.now())
+	}); err != nil {
 		return nil, nil, err
 	}
 	r.sessions.PermissionsChanged(ctx)

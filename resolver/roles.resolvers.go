@@ -23,7 +23,14 @@ func (r *mutationResolver) CreateRole(ctx context.Context, input graph.CreateRol
 	if err := validateRole(&input.Name, input.Description, input.Permissions); err != nil {
 		return nil, err
 	}
-	ro, err := r.db.Roles().Create(ctx, nr, r.now())
+	var ro *model.Role
+	err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		var err error
+		if ro, err = tx.Roles().Create(ctx, nr, r.now()); err != nil {
+			return change{}, err
+		}
+		return change{"role.create", model.KindRole, ro.ID, map[string]any{"name": ro.Name, "permissions": nr.Permissions}}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +50,14 @@ func (r *mutationResolver) UpdateRole(ctx context.Context, input graph.UpdateRol
 	if input.Permissions != nil {
 		up.Permissions = &input.Permissions
 	}
-	ro, err := r.db.Roles().Update(ctx, id, up, r.now())
+	var ro *model.Role
+	err = r.write(ctx, func(tx *db.Tx) (change, error) {
+		var err error
+		if ro, err = tx.Roles().Update(ctx, id, up, r.now()); err != nil {
+			return change{}, err
+		}
+		return change{"role.update", model.KindRole, id, map[string]any{"name": ro.Name, "permissions": []string(ro.Permissions)}}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +71,9 @@ func (r *mutationResolver) DeleteRole(ctx context.Context, input graph.DeleteRol
 	if err != nil {
 		return nil, err
 	}
-	if err := r.db.Roles().Delete(ctx, id); err != nil {
+	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		return change{"role.delete", model.KindRole, id, nil}, tx.Roles().Delete(ctx, id)
+	}); err != nil {
 		return nil, err
 	}
 	r.sessions.PermissionsChanged(ctx)
@@ -66,7 +82,9 @@ func (r *mutationResolver) DeleteRole(ctx context.Context, input graph.DeleteRol
 }
 
 func (r *mutationResolver) AssignRole(ctx context.Context, input graph.RoleAssignmentInput) (*graph.AssignRolePayload, error) {
-	u, ro, err := r.changeAssignment(ctx, input, r.db.Roles().Assign)
+	u, ro, err := r.changeAssignment(ctx, input, "role.assign", func(ctx context.Context, rs *db.RoleStore, userID, roleID uuid.UUID, now time.Time) error {
+		return rs.Assign(ctx, userID, roleID, now)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +92,8 @@ func (r *mutationResolver) AssignRole(ctx context.Context, input graph.RoleAssig
 }
 
 func (r *mutationResolver) RevokeRole(ctx context.Context, input graph.RoleAssignmentInput) (*graph.RevokeRolePayload, error) {
-	u, ro, err := r.changeAssignment(ctx, input, func(ctx context.Context, userID, roleID uuid.UUID, _ time.Time) error {
-		return r.db.Roles().Revoke(ctx, userID, roleID)
+	u, ro, err := r.changeAssignment(ctx, input, "role.revoke", func(ctx context.Context, rs *db.RoleStore, userID, roleID uuid.UUID, _ time.Time) error {
+		return rs.Revoke(ctx, userID, roleID)
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
 	"github.com/usergraph/usergraph/model"
 )
@@ -58,7 +59,16 @@ func (r *Resolver) setStatus(ctx context.Context, gid string, s model.UserStatus
 	if err != nil {
 		return nil, err
 	}
-	u, err := r.db.Users().Update(ctx, id, model.UserUpdate{Status: &s}, r.now())
+	action := "user.reactivate"
+	if s != model.UserStatusActive {
+		action = "user.deactivate"
+	}
+	var u *model.User
+	err = r.write(ctx, func(tx *db.Tx) (change, error) {
+		var err error
+		u, err = tx.Users().Update(ctx, id, model.UserUpdate{Status: &s}, r.now())
+		return change{action, model.KindUser, id, nil}, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -70,4 +80,23 @@ func (r *Resolver) setStatus(ctx context.Context, gid string, s model.UserStatus
 	}
 	r.changed(ctx)
 	return u, nil
+}
+
+// changedFields names the fields a partial update sets, for the audit log
+// (names only: values may be personal data).
+func changedFields(up model.UserUpdate) []string {
+	var f []string
+	if up.Email != nil {
+		f = append(f, "email")
+	}
+	if up.Username != nil {
+		f = append(f, "username")
+	}
+	if up.DisplayName != nil {
+		f = append(f, "displayName")
+	}
+	if up.Status != nil {
+		f = append(f, "status")
+	}
+	return f
 }

@@ -19,7 +19,15 @@ func (r *mutationResolver) CreateUser(ctx context.Context, input graph.CreateUse
 	if err != nil {
 		return nil, err
 	}
-	u, err := r.db.Users().Create(ctx, nu, r.now())
+	var u *model.User
+	err = r.write(ctx, func(tx *db.Tx) (change, error) {
+		var err error
+		u, err = tx.Users().Create(ctx, nu, r.now())
+		if err != nil {
+			return change{}, err
+		}
+		return change{"user.create", model.KindUser, u.ID, nil}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +40,14 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, input graph.UpdateUse
 	if err != nil {
 		return nil, err
 	}
-	u, err := r.db.Users().Update(ctx, id, up, r.now())
+	var u *model.User
+	err = r.write(ctx, func(tx *db.Tx) (change, error) {
+		var err error
+		if u, err = tx.Users().Update(ctx, id, up, r.now()); err != nil {
+			return change{}, err
+		}
+		return change{"user.update", model.KindUser, id, map[string]any{"fields": changedFields(up)}}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +81,9 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, input graph.UserIDInp
 	if err != nil {
 		return nil, err
 	}
-	if err := r.db.Users().SoftDelete(ctx, id, r.now()); err != nil {
+	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		return change{"user.delete", model.KindUser, id, nil}, tx.Users().SoftDelete(ctx, id, r.now())
+	}); err != nil {
 		return nil, err
 	}
 	if err := r.sessions.RevokeAll(ctx, nil, id); err != nil {
@@ -81,7 +98,12 @@ func (r *mutationResolver) RestoreUser(ctx context.Context, input graph.UserIDIn
 	if err != nil {
 		return nil, err
 	}
-	u, err := r.db.Users().Restore(ctx, id, r.now())
+	var u *model.User
+	err = r.write(ctx, func(tx *db.Tx) (change, error) {
+		var err error
+		u, err = tx.Users().Restore(ctx, id, r.now())
+		return change{"user.restore", model.KindUser, id, nil}, err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,11 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 
 	var cache auth.SessionCache = auth.NewMemoryCache(nil)
 	var throttleStore auth.ThrottleStore = auth.NewMemoryThrottleStore()
+	// Keep the audit log's monthly partitions ahead of time on every start;
+	// the maintenance job does it while running. Idempotent and cheap.
+	if _, err := database.Pool.Exec(ctx, "SELECT audit_events_ensure_partitions(3)"); err != nil {
+		log.Warn("could not create audit partitions ahead", "err", err)
+	}
 	if cfg.RedisURL == "" {
 		log.Info("REDIS_URL is unset: sessions are cached and logins throttled in-process, which is right for a single instance only")
 	} else {
@@ -67,7 +72,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		Sessions: sessions,
 		Hasher:   auth.NewHasher(cfg.Hash, 0),
 		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
-	}, resolver.Config{LoaderWait: cfg.LoaderWait})
+	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log})
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug},
 		res, sessions, database, log)
 	srv := &http.Server{
