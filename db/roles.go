@@ -226,3 +226,23 @@ func (s *RoleStore) EnsureBuiltin(ctx context.Context, now time.Time) error {
 	}
 	return nil
 }
+
+// adminGuardLock serializes the changes that could remove the last
+// administrator, so two admins demoting each other at the same moment
+// cannot both succeed.
+const adminGuardLock = 7446355
+
+// LockAdmins takes the administrators lock for the rest of the transaction.
+func (s *RoleStore) LockAdmins(ctx context.Context) error {
+	return translate("error locking administrators", s.db.WithContext(ctx).Exec("SELECT pg_advisory_xact_lock(?)", adminGuardLock).Error)
+}
+
+// CountAdmins counts the live, active users holding permission perm (the
+// one that can grant every other).
+func (s *RoleStore) CountAdmins(ctx context.Context, perm string) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT count(DISTINCT u.id) FROM users u
+		JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+		WHERE u.deleted_at IS NULL AND u.status = 'ACTIVE' AND ? = ANY(r.permissions)`, perm).Scan(&n).Error
+	return n, translate("error counting administrators", err)
+}

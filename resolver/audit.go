@@ -25,14 +25,49 @@ type change struct {
 // the same transaction: the change and its record commit or roll back
 // together. The actor, address and user agent come from the request.
 func (r *Resolver) write(ctx context.Context, fn func(tx *db.Tx) (change, error)) error {
+	return r.writeTx(ctx, false, fn)
+}
+
+// writeKeepingAnAdmin is write for changes that could remove the last
+// administrator (a deactivation, a deletion, a revoked role, a role losing
+// its permissions): it takes a lock first, so two admins demoting each other
+// at once are serialized, and refuses the change when afterwards no active
+// user could manage roles any more.
+func (r *Resolver) writeKeepingAnAdmin(ctx context.Context, fn func(tx *db.Tx) (change, error)) error {
+	return r.writeTx(ctx, true, fn)
+}
+
+func (r *Resolver) writeTx(ctx context.Context, keepAdmin bool, fn func(tx *db.Tx) (change, error)) error {
 	return r.db.InTx(ctx, func(tx *db.Tx) error {
+		var before int64
+		if keepAdmin {
+			if err := tx.Roles().LockAdmins(ctx); err != nil {
+				return err
+			}
+			var err error
+			if before, err = tx.Roles().CountAdmins(ctx, auth.PermRolesManage); err != nil {
+				return err
+			}
+		}
 		c, err := fn(tx)
 		if err != nil {
 			return err
 		}
+		if keepAdmin && before > 0 {
+			after, err := tx.Roles().CountAdmins(ctx, auth.PermRolesManage)
+			if err != nil {
+				return err
+			}
+			if after == 0 {
+				return errLastAdmin
+			}
+		}
 		return tx.Audit().Record(ctx, r.auditEvent(ctx, c))
 	})
 }
+
+var errLastAdmin = &model.Error{Code: model.CodeConflict,
+	Message: "this would leave no active administrator (a user who can manage roles)"}
 
 // recordOutsideTx appends an event that has no transaction to join (a failed
 // login changes nothing else).

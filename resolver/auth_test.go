@@ -5,7 +5,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -546,5 +550,125 @@ func TestThrottle_SensitiveMutationsOncePerDocument(t *testing.T) {
 	var n int
 	if err := b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM sessions").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("sessions after the refused document: %d (%v)", n, err)
+	}
+}
+
+// The last active administrator cannot be demoted, deactivated or deleted,
+// also when two admins try it on each other at the same moment.
+func TestAdmins_TheLastOneStays(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	aliceID, alice := b.userWithSession(t, "alice@example.com", "alice", "admin")
+	bobID, bob := b.userWithSession(t, "bob@example.com", "bob", "admin")
+	var roles struct {
+		Roles struct{ Nodes []struct{ ID, Name string } }
+	}
+	b.mustDo(t, `{ roles(first: 10) { nodes { id name } } }`, nil, &roles)
+	adminRole := ""
+	for _, r := range roles.Roles.Nodes {
+		if r.Name == "admin" {
+			adminRole = r.ID
+		}
+	}
+
+	// Each revokes the other's admin role at the same time: one must fail.
+	revoke := `mutation($u: ID!, $r: ID!) { revokeRole(input: {userId: $u, roleId: $r}) { role { id } } }`
+	results := make(chan response, 2)
+	go func() { results <- b.doAs(t, alice, revoke, map[string]any{"u": bobID, "r": adminRole}) }()
+	go func() { results <- b.doAs(t, bob, revoke, map[string]any{"u": aliceID, "r": adminRole}) }()
+	r1, r2 := <-results, <-results
+	okCount := 0
+	for _, r := range []response{r1, r2} {
+		if len(r.Errors) == 0 {
+			okCount++
+		} else if code, _ := r.Errors[0].Extensions["code"].(string); code != "CONFLICT" && code != "FORBIDDEN" {
+			// CONFLICT when both ran at once; FORBIDDEN when the loser's
+			// request started after it had already lost its role.
+			t.Fatalf("the refused demotion: %s", r.Raw)
+		}
+	}
+	if okCount != 1 {
+		t.Fatalf("%d of 2 simultaneous demotions succeeded, want exactly 1:\n%s\n%s", okCount, r1.Raw, r2.Raw)
+	}
+	var admins int
+	if err := b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.name = 'admin'`).Scan(&admins); err != nil || admins != 1 {
+		t.Fatalf("admins left: %d (%v), want 1", admins, err)
+	}
+
+	// The survivor can be neither deactivated nor deleted, nor can the admin
+	// role lose its permissions or be deleted.
+	var survivorName string
+	if err := b.db.Pool.QueryRow(context.Background(), `SELECT u.username FROM users u JOIN user_roles ur ON ur.user_id = u.id
+		JOIN roles r ON r.id = ur.role_id WHERE r.name = 'admin'`).Scan(&survivorName); err != nil {
+		t.Fatal(err)
+	}
+	survivor, survivorToken := aliceID, alice
+	if survivorName == "bob" {
+		survivor, survivorToken = bobID, bob
+	}
+	for name, q := range map[string]string{
+		"deactivate": `mutation($u: ID!) { deactivateUser(input: {id: $u}) { user { id } } }`,
+		"delete":     `mutation($u: ID!) { deleteUser(input: {id: $u}) { deletedUserId } }`,
+		"strip":      `mutation($r: ID!) { updateRole(input: {id: $r, permissions: []}) { role { id } } }`,
+		"deleteRole": `mutation($r: ID!) { deleteRole(input: {id: $r}) { deletedRoleId } }`,
+	} {
+		r := b.doAs(t, survivorToken, q, map[string]any{"u": survivor, "r": adminRole})
+		if r.errorCode(t) != "CONFLICT" {
+			t.Fatalf("%s of the last admin: %s", name, r.Raw)
+		}
+	}
+}
+
+// 64 registrations of one address in different letter cases, at once, from
+// different clients: exactly one account, and every client the same answer.
+func TestAccounts_RegistrationRaceMakesOneAccount(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const racers = 64
+	bodies := make([]string, racers)
+	for i := range racers {
+		email := []byte("racer@example.com")
+		for j := range email {
+			if i&(1<<(j%6)) != 0 && email[j] >= 'a' && email[j] <= 'z' {
+				email[j] -= 'a' - 'A'
+			}
+		}
+		bodies[i] = `{"query":"mutation($e: String!, $u: String!) { register(input: {email: $e, username: $u, password: \"correct horse battery\"}) { accepted } }",` +
+			`"variables":{"e":"` + string(email) + `","u":"racer` + strconv.Itoa(i) + `"}}`
+	}
+	start := make(chan struct{})
+	outs := make([]string, racers)
+	var attempt atomic.Int64 // each attempt from its own address: this test is not about the per-address limit
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			<-start
+			// Hashing is bounded (2 × CPU at once); a client told
+			// RATE_LIMITED tries again, as real clients do.
+			for {
+				req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(bodies[i]))
+				req.Header.Set("Content-Type", "application/json")
+				a := attempt.Add(1)
+				req.RemoteAddr = "10." + strconv.Itoa(int(a/62500)) + "." + strconv.Itoa(int(a/250%250)) + "." + strconv.Itoa(int(a%250+1)) + ":40000"
+				rec := httptest.NewRecorder()
+				b.handler.ServeHTTP(rec, req)
+				outs[i] = rec.Body.String()
+				if !strings.Contains(outs[i], "in progress") {
+					return
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, out := range outs {
+		if !strings.Contains(out, `"accepted":true`) {
+			t.Fatalf("racer %d: %s", i, out)
+		}
+	}
+	var n int
+	if err := b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM users WHERE email = 'racer@example.com'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("accounts for the address: %d (%v), want 1", n, err)
 	}
 }

@@ -38,7 +38,7 @@ func (r *Resolver) changeAssignment(ctx context.Context, in graph.RoleAssignment
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+	if err := r.writeTx(ctx, action == "role.revoke", func(tx *db.Tx) (change, error) {
 		return change{action, model.KindUser, userID, map[string]any{"role": in.RoleID}}, apply(ctx, tx.Roles(), userID, roleID, r.now())
 	}); err != nil {
 		return nil, nil, err

@@ -51,7 +51,7 @@ func (r *mutationResolver) UpdateRole(ctx context.Context, input graph.UpdateRol
 		up.Permissions = &input.Permissions
 	}
 	var ro *model.Role
-	err = r.write(ctx, func(tx *db.Tx) (change, error) {
+	err = r.writeTx(ctx, up.Permissions != nil, func(tx *db.Tx) (change, error) {
 		var err error
 		if ro, err = tx.Roles().Update(ctx, id, up, r.now()); err != nil {
 			return change{}, err
@@ -71,7 +71,7 @@ func (r *mutationResolver) DeleteRole(ctx context.Context, input graph.DeleteRol
 	if err != nil {
 		return nil, err
 	}
-	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+	if err := r.writeKeepingAnAdmin(ctx, func(tx *db.Tx) (change, error) {
 		return change{"role.delete", model.KindRole, id, nil}, tx.Roles().Delete(ctx, id)
 	}); err != nil {
 		return nil, err

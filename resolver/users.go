@@ -64,7 +64,7 @@ func (r *Resolver) setStatus(ctx context.Context, gid string, s model.UserStatus
 		action = "user.deactivate"
 	}
 	var u *model.User
-	err = r.write(ctx, func(tx *db.Tx) (change, error) {
+	err = r.writeTx(ctx, s != model.UserStatusActive, func(tx *db.Tx) (change, error) {
 		var err error
 		u, err = tx.Users().Update(ctx, id, model.UserUpdate{Status: &s}, r.now())
 		return change{action, model.KindUser, id, nil}, err

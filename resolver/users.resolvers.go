@@ -41,7 +41,7 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, input graph.UpdateUse
 		return nil, err
 	}
 	var u *model.User
-	err = r.write(ctx, func(tx *db.Tx) (change, error) {
+	err = r.writeTx(ctx, up.Status != nil && *up.Status != model.UserStatusActive, func(tx *db.Tx) (change, error) {
 		var err error
 		if u, err = tx.Users().Update(ctx, id, up, r.now()); err != nil {
 			return change{}, err
@@ -81,7 +81,7 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, input graph.UserIDInp
 	if err != nil {
 		return nil, err
 	}
-	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+	if err := r.writeKeepingAnAdmin(ctx, func(tx *db.Tx) (change, error) {
 		return change{"user.delete", model.KindUser, id, nil}, tx.Users().SoftDelete(ctx, id, r.now())
 	}); err != nil {
 		return nil, err
