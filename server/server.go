@@ -6,8 +6,8 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -35,6 +35,9 @@ type Config struct {
 	// Debug adds per-operation figures (SQL statement count) to the
 	// response's extensions.
 	Debug bool
+	// TrustedProxies are the load balancers whose X-Forwarded-For is
+	// believed (see clientIP). Empty: the peer address is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Pinger reports whether the database answers; /readyz uses it.
@@ -76,7 +79,7 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", authenticate(srv, authn, log))
+	mux.Handle("/graphql", authenticate(srv, authn, cfg.TrustedProxies, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -103,7 +106,7 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 // resolvers the client's address and a way to set the cookie. A missing or
 // dead token is simply an anonymous request: the directives decide what an
 // anonymous caller may do.
-func authenticate(next http.Handler, authn Authenticator, log *slog.Logger) http.Handler {
+func authenticate(next http.Handler, authn Authenticator, trusted []netip.Prefix, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		token := ""
@@ -121,11 +124,7 @@ func authenticate(next http.Handler, authn Authenticator, log *slog.Logger) http
 				ctx = auth.WithViewer(ctx, v)
 			}
 		}
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
-		}
-		ctx = auth.WithRequest(ctx, &auth.Request{IP: ip, UserAgent: r.UserAgent(),
+		ctx = auth.WithRequest(ctx, &auth.Request{IP: clientIP(r, trusted), UserAgent: r.UserAgent(),
 			SetCookie: func(c *http.Cookie) { http.SetCookie(w, c) }})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/server"
 )
 
 // Config is every setting of the process, read once from flags and the
@@ -35,6 +37,7 @@ type Config struct {
 	LoaderWait      time.Duration
 	ShutdownTimeout time.Duration
 	DemoUsers       int
+	TrustedProxies  []netip.Prefix
 
 	Sessions auth.SessionConfig
 	Hash     auth.HashParams
@@ -152,6 +155,10 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	c.ShutdownTimeout = cmd.Duration("shutdown-timeout")
 	if c.ShutdownTimeout <= 0 {
 		return c, fmt.Errorf("SHUTDOWN_TIMEOUT: must be positive, got %s", c.ShutdownTimeout)
+	}
+	var err error
+	if c.TrustedProxies, err = server.ParseTrustedProxies(cmd.String("trusted-proxies")); err != nil {
+		return c, err
 	}
 	c.DemoUsers = cmd.Int("demo-users")
 	if c.DemoUsers < 0 || c.DemoUsers > 1_000_000 {

@@ -291,3 +291,24 @@ func TestE2E_MigrateUpStatusDown(t *testing.T) {
 		t.Fatalf("seed on the embedded default (migrating first):\n%s", out)
 	}
 }
+
+// `usergraph admin create` makes the first administrator; the password can
+// come from standard input so it stays out of the process list.
+func TestE2E_AdminCreateFromStdin(t *testing.T) {
+	t.Parallel()
+	dataDir := reachableTempDir(t)
+	cmd := exec.Command(binary, "admin", "create", "--email", "root@example.com", "--username", "root", "--data-dir", dataDir)
+	cmd.Env = append(os.Environ(), "DATABASE_URL=", "ADMIN_PASSWORD=")
+	cmd.Stdin = strings.NewReader("a long admin passphrase\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "created admin root") {
+		t.Fatalf("admin create: %v\n%s", err, out)
+	}
+	// A common password is refused with the setting named.
+	cmd = exec.Command(binary, "admin", "create", "--email", "r2@example.com", "--username", "root2", "--password", "password123", "--data-dir", dataDir)
+	cmd.Env = append(os.Environ(), "DATABASE_URL=")
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "usergraph: password:") {
+		t.Fatalf("admin create with a common password: %v\n%s", err, out)
+	}
+}

@@ -73,7 +73,8 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		Hasher:   auth.NewHasher(cfg.Hash, 0),
 		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
 	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log})
-	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug},
+	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
+		TrustedProxies: cfg.TrustedProxies},
 		res, sessions, database, log)
 	srv := &http.Server{
 		Handler:           handler,
