@@ -112,6 +112,18 @@ func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
 	return r.loadUser(ctx, auth.ViewerFrom(ctx).UserID)
 }
 
+func (r *queryResolver) MySessions(ctx context.Context, first *int, after *string, last *int, before *string) (*graph.SessionConnection, error) {
+	p, err := db.ParsePage(pageArgsOf(first, after, last, before), "sessions")
+	if err != nil {
+		return nil, err
+	}
+	w, err := r.db.Sessions().ListLive(ctx, auth.ViewerFrom(ctx).UserID, r.now(), p)
+	if err != nil {
+		return nil, err
+	}
+	return sessionConnection(ctx, w), nil
+}
+
 func (r *userResolver) Sessions(ctx context.Context, obj *model.User, first *int, after *string, last *int, before *string) (*graph.SessionConnection, error) {
 	p, err := db.ParsePage(pageArgsOf(first, after, last, before), "sessions")
 	if err != nil {
