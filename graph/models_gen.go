@@ -179,6 +179,26 @@ type RemoveGroupMemberPayload struct {
 	User  *model.User  `json:"user"`
 }
 
+type RequestPasswordResetInput struct {
+	Email string `json:"email"`
+}
+
+type RequestPayload struct {
+	// Always true: the answer does not tell whether an email was sent.
+	Ok bool `json:"ok"`
+}
+
+type ResetPasswordInput struct {
+	// The token from the emailed link.
+	Token       string `json:"token"`
+	NewPassword string `json:"newPassword"`
+}
+
+// A reset ends every session of the user; log in with the new password.
+type ResetPasswordPayload struct {
+	Ok bool `json:"ok"`
+}
+
 type RestoreUserPayload struct {
 	User *model.User `json:"user"`
 }
@@ -309,4 +329,13 @@ type UserIDInput struct {
 type UserOrder struct {
 	Field     model.UserOrderField `json:"field"`
 	Direction model.OrderDirection `json:"direction"`
+}
+
+type VerifyEmailInput struct {
+	// The token from the emailed link.
+	Token string `json:"token"`
+}
+
+type VerifyEmailPayload struct {
+	Ok bool `json:"ok"`
 }

@@ -89,6 +89,34 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, input graph.Chang
 	return &graph.ChangePasswordPayload{Token: token, ExpiresAt: sess.ExpiresAt}, nil
 }
 
+func (r *mutationResolver) RequestEmailVerification(ctx context.Context) (*graph.RequestPayload, error) {
+	if err := r.requestEmailVerification(ctx); err != nil {
+		return nil, err
+	}
+	return &graph.RequestPayload{Ok: true}, nil
+}
+
+func (r *mutationResolver) VerifyEmail(ctx context.Context, input graph.VerifyEmailInput) (*graph.VerifyEmailPayload, error) {
+	if err := r.verifyEmail(ctx, input.Token); err != nil {
+		return nil, err
+	}
+	return &graph.VerifyEmailPayload{Ok: true}, nil
+}
+
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, input graph.RequestPasswordResetInput) (*graph.RequestPayload, error) {
+	if err := r.requestPasswordReset(ctx, input.Email); err != nil {
+		return nil, err
+	}
+	return &graph.RequestPayload{Ok: true}, nil
+}
+
+func (r *mutationResolver) ResetPassword(ctx context.Context, input graph.ResetPasswordInput) (*graph.ResetPasswordPayload, error) {
+	if err := r.resetPassword(ctx, input.Token, input.NewPassword); err != nil {
+		return nil, err
+	}
+	return &graph.ResetPasswordPayload{Ok: true}, nil
+}
+
 func (r *mutationResolver) RevokeSession(ctx context.Context, input graph.RevokeSessionInput) (*graph.RevokeSessionPayload, error) {
 	id, err := model.ParseGlobalIDOf("input.id", model.KindSession, input.ID)
 	if err != nil {

@@ -117,6 +117,10 @@ func TestAuthz_MatrixOfRootFieldsAndCallers(t *testing.T) {
 		{"deleteGroup", `mutation($group: ID!) { deleteGroup(input: {id: $group}) { deletedGroupId } }`, map[string]string{"member": forbid, "admin": ok}},
 		{"register", `mutation { register(input: {email: "new@example.com", username: "newbie", password: "correct horse battery"}) { accepted } }`, map[string]string{"anonymous": ok, "member": ok, "admin": ok, "deactivated": ok, "revoked": ok}},
 		{"login", `mutation { login(input: {identifier: "nobody", password: "wrong password"}) { token } }`, map[string]string{"anonymous": ok, "member": ok, "admin": ok, "deactivated": ok, "revoked": ok}},
+		{"requestEmailVerification", `mutation { requestEmailVerification { ok } }`, map[string]string{"member": ok, "admin": ok}},
+		{"verifyEmail", `mutation { verifyEmail(input: {token: "nope"}) { ok } }`, map[string]string{"anonymous": ok, "member": ok, "admin": ok, "deactivated": ok, "revoked": ok}},
+		{"requestPasswordReset", `mutation { requestPasswordReset(input: {email: "nobody@example.com"}) { ok } }`, map[string]string{"anonymous": ok, "member": ok, "admin": ok, "deactivated": ok, "revoked": ok}},
+		{"resetPassword", `mutation { resetPassword(input: {token: "nope", newPassword: "a brand new passphrase"}) { ok } }`, map[string]string{"anonymous": ok, "member": ok, "admin": ok, "deactivated": ok, "revoked": ok}},
 		{"updateProfile", `mutation { updateProfile(input: {displayName: "Me"}) { user { id } } }`, map[string]string{"member": ok, "admin": ok}},
 		{"changePassword", `mutation { changePassword(input: {currentPassword: "x", newPassword: "y"}) { token } }`, map[string]string{"member": ok, "admin": ok}},
 		{"revokeSession", `mutation { revokeSession(input: {id: "U2Vzc2lvbjowMWEyMjhkYS05ZDRiLTc3NjctYjRmZi00ZTk0NzA0Mjg3MmY"}) { revokedSessionId } }`, map[string]string{"member": ok, "admin": ok}},
@@ -386,7 +390,7 @@ func (b *bundle) instance(t *testing.T, cache auth.SessionCache) http.Handler {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	sessions := auth.NewSessions(b.db, cache, auth.SessionConfig{}, nil, log)
-	res := resolver.New(b.db, resolver.Auth{Sessions: sessions, Hasher: b.hasher,
+	res := resolver.New(b.db, resolver.Auth{Sessions: sessions, Hasher: b.hasher, Mailer: b.mail,
 		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)},
 		resolver.Config{LoaderWait: time.Millisecond})
 	return server.New(server.Config{Debug: true}, res, sessions, b.db, log)
@@ -397,7 +401,7 @@ func (b *bundle) instanceWithOperator(t *testing.T, rs *redistest.Server) http.H
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	sessions := auth.NewSessions(b.db, auth.NewRedisCache(rs.Client(t), 0, log), auth.SessionConfig{}, nil, log)
-	res := resolver.New(b.db, resolver.Auth{Sessions: sessions, Hasher: b.hasher,
+	res := resolver.New(b.db, resolver.Auth{Sessions: sessions, Hasher: b.hasher, Mailer: b.mail,
 		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)},
 		resolver.Config{LoaderWait: time.Millisecond})
 	return server.New(server.Config{Debug: true}, res, operatorAuthn{sessions}, b.db, log)

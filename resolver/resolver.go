@@ -7,6 +7,7 @@ package resolver
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -23,6 +24,8 @@ type Resolver struct {
 	sessions   *auth.Sessions
 	hasher     *auth.Hasher
 	throttle   *auth.Throttle
+	mailer     Mailer
+	publicURL  *url.URL
 	now        func() time.Time
 	loaderWait time.Duration
 	log        *slog.Logger
@@ -33,6 +36,10 @@ type Auth struct {
 	Sessions *auth.Sessions
 	Hasher   *auth.Hasher
 	Throttle *auth.Throttle
+	// Mailer delivers verification and reset links.
+	Mailer Mailer
+	// PublicURL is where users reach Usergraph; emailed links start with it.
+	PublicURL *url.URL
 }
 
 // Config configures the resolvers.
@@ -58,7 +65,7 @@ func New(d *db.DB, a Auth, cfg Config) *Resolver {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, now: cfg.Now, loaderWait: cfg.LoaderWait, log: cfg.Log}
+	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, mailer: a.Mailer, publicURL: a.PublicURL, now: cfg.Now, loaderWait: cfg.LoaderWait, log: cfg.Log}
 }
 
 // OperationMiddleware gives each GraphQL operation its own dataloaders, and

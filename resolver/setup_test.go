@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ type bundle struct {
 	// throttleClock drives the login throttle: lockout tests move it
 	// instead of sleeping.
 	throttleClock *fakeClock
+	mail          *mailbox
 }
 
 type setupOpts struct {
@@ -65,10 +67,32 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 	hasher := auth.NewHasher(auth.HashParams{}.WithDefaults(), 0)
 	clock := &fakeClock{t: time.Now()}
 	throttle := auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, clock.Now, log)
-	res := resolver.New(d, resolver.Auth{Sessions: sessions, Hasher: hasher, Throttle: throttle},
+	mail := &mailbox{}
+	public, _ := url.Parse("https://users.example.com/app")
+	res := resolver.New(d, resolver.Auth{Sessions: sessions, Hasher: hasher, Throttle: throttle, Mailer: mail, PublicURL: public},
 		resolver.Config{LoaderWait: o.loaderWait, Now: o.now})
 	h := server.New(server.Config{Introspection: true, Debug: true}, res, operatorAuthn{sessions}, d, log)
-	return &bundle{db: d, handler: h, sessions: sessions, hasher: hasher, token: operatorToken, throttleClock: clock}
+	return &bundle{db: d, handler: h, sessions: sessions, hasher: hasher, token: operatorToken, throttleClock: clock, mail: mail}
+}
+
+// mailbox records account emails: delivery itself is an edge with its own
+// tests (SMTP).
+type mailbox struct {
+	mu   sync.Mutex
+	sent []resolver.AccountEmail
+}
+
+func (m *mailbox) SendAccountEmail(_ context.Context, e resolver.AccountEmail) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, e)
+	return nil
+}
+
+func (m *mailbox) all() []resolver.AccountEmail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]resolver.AccountEmail(nil), m.sent...)
 }
 
 // fakeClock is a clock tests move by hand.

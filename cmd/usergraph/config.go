@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	DemoUsers       int
 	TrustedProxies  []netip.Prefix
+	PublicURL       *url.URL
 
 	Sessions auth.SessionConfig
 	Hash     auth.HashParams
@@ -159,6 +161,13 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	var err error
 	if c.TrustedProxies, err = server.ParseTrustedProxies(cmd.String("trusted-proxies")); err != nil {
 		return c, err
+	}
+	public := cmd.String("public-url")
+	if public == "" {
+		public = "http://" + c.Addr
+	}
+	if c.PublicURL, err = url.Parse(public); err != nil || (c.PublicURL.Scheme != "http" && c.PublicURL.Scheme != "https") || c.PublicURL.Host == "" {
+		return c, fmt.Errorf("PUBLIC_URL: must be an http(s) URL such as https://users.example.com, got %q", public)
 	}
 	c.DemoUsers = cmd.Int("demo-users")
 	if c.DemoUsers < 0 || c.DemoUsers > 1_000_000 {

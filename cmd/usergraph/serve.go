@@ -69,9 +69,11 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	}
 	sessions := auth.NewSessions(database, cache, cfg.Sessions, nil, log)
 	res := resolver.New(database, resolver.Auth{
-		Sessions: sessions,
-		Hasher:   auth.NewHasher(cfg.Hash, 0),
-		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
+		Sessions:  sessions,
+		Hasher:    auth.NewHasher(cfg.Hash, 0),
+		Throttle:  auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
+		Mailer:    logMailer{log: log, dev: cfg.Mode == "development"},
+		PublicURL: cfg.PublicURL,
 	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log})
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
 		TrustedProxies: cfg.TrustedProxies},
