@@ -676,3 +676,81 @@ func TestAccounts_RegistrationRaceMakesOneAccount(t *testing.T) {
 		t.Fatalf("accounts for the address: %d (%v), want 1", n, err)
 	}
 }
+
+// Sessions end after 30 idle minutes and 12 hours after login, used or not.
+func TestSessions_IdleAndAbsoluteTimeouts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	clock := &fakeClock{t: time.Now()}
+	log := slog.New(slog.DiscardHandler)
+	sessions := auth.NewSessions(b.db, auth.NewMemoryCache(clock.Now), auth.SessionConfig{}, clock.Now, log)
+	res := resolver.New(b.db, resolver.Auth{Sessions: sessions, Hasher: b.hasher, Mailer: b.mail,
+		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)}, resolver.Config{})
+	h := server.New(server.Config{}, res, sessions, b.db, log)
+	_, id, _ := model.ParseGlobalID("id", b.createUser(t, "ada@example.com", "ada"))
+	newSession := func() string {
+		var token string
+		if err := b.db.InTx(context.Background(), func(tx *db.Tx) error {
+			var err error
+			token, _, err = sessions.Create(context.Background(), tx, id, "test", "127.0.0.1")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return token
+	}
+
+	idle := newSession()
+	clock.Advance(29 * time.Minute)
+	if out := post(t, h, idle, meQuery); !strings.Contains(out, `"ada"`) {
+		t.Fatalf("after 29 idle minutes: %s", out)
+	}
+	clock.Advance(29 * time.Minute) // used 29 minutes ago: still alive
+	if out := post(t, h, idle, meQuery); !strings.Contains(out, `"ada"`) {
+		t.Fatalf("29 minutes after the last use: %s", out)
+	}
+	clock.Advance(31 * time.Minute)
+	if out := post(t, h, idle, meQuery); !strings.Contains(out, "UNAUTHENTICATED") {
+		t.Fatalf("after 31 idle minutes: %s", out)
+	}
+
+	busy := newSession()
+	for range 12 * 4 { // used every 15 minutes for 12 hours
+		clock.Advance(15 * time.Minute)
+		post(t, h, busy, meQuery)
+	}
+	clock.Advance(time.Minute)
+	if out := post(t, h, busy, meQuery); !strings.Contains(out, "UNAUTHENTICATED") {
+		t.Fatalf("12 hours after login, though used: %s", out)
+	}
+}
+
+// Admins (users:write) list and revoke anyone's sessions; members only
+// their own.
+func TestSessions_AdminsManageAnyonesSessions(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	adaID, ada := b.userWithSession(t, "ada@example.com", "ada", "member")
+	_, bob := b.userWithSession(t, "bob@example.com", "bob", "member")
+	var out struct {
+		User struct {
+			Sessions struct{ Nodes []struct{ ID string } }
+		}
+	}
+	b.mustDo(t, `query($id: ID!) { user(id: $id) { sessions(first: 5) { nodes { id } } } }`, map[string]any{"id": adaID}, &out)
+	if len(out.User.Sessions.Nodes) != 1 {
+		t.Fatalf("ada's sessions as seen by an admin: %+v", out)
+	}
+	sid := out.User.Sessions.Nodes[0].ID
+	revoke := `mutation($id: ID!) { revokeSession(input: {id: $id}) { revokedSessionId } }`
+	if r := b.doAs(t, bob, revoke, map[string]any{"id": sid}); r.errorCode(t) != "NOT_FOUND" {
+		t.Fatalf("bob revoking ada's session: %s", r.Raw)
+	}
+	if r := b.doAs(t, ada, `{ me { id } }`, nil); len(r.Errors) > 0 {
+		t.Fatalf("ada after bob's attempt: %s", r.Raw)
+	}
+	b.mustDo(t, revoke, map[string]any{"id": sid}, nil)
+	if r := b.doAs(t, ada, `{ me { id } }`, nil); r.errorCode(t) != "UNAUTHENTICATED" {
+		t.Fatalf("ada after the admin revoked her session: %s", r.Raw)
+	}
+}

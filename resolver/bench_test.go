@@ -60,3 +60,50 @@ func setupBench(b *testing.B, wait time.Duration) benchBundle {
 	}
 	return benchBundle{bundle: bn, someUser: out.Users.Nodes[0].ID}
 }
+
+// BenchmarkEnumeration times the answers an outsider could compare to learn
+// whether an account exists: each pair should cost the same (within a few
+// ms). Compare the pairs' ns/op; nothing is asserted here.
+func BenchmarkEnumeration(b *testing.B) {
+	bn := setupTB(b)
+	bn.doAs(b, "", `mutation { register(input: {email: "ada@example.com", username: "ada", password: "correct horse battery"}) { accepted } }`, nil)
+	n := 0
+	cases := []struct {
+		name  string
+		query func() (string, map[string]any)
+	}{
+		{"login/unknown-account", func() (string, map[string]any) {
+			return `mutation { login(input: {identifier: "nobody@example.com", password: "wrong horse battery"}) { token } }`, nil
+		}},
+		{"login/wrong-password", func() (string, map[string]any) {
+			return `mutation { login(input: {identifier: "ada@example.com", password: "wrong horse battery"}) { token } }`, nil
+		}},
+		{"register/new-address", func() (string, map[string]any) {
+			n++
+			return `mutation($e: String!, $u: String!) { register(input: {email: $e, username: $u, password: "correct horse battery"}) { accepted } }`,
+				map[string]any{"e": fmt.Sprintf("new%d@example.com", n), "u": fmt.Sprintf("new%d", n)}
+		}},
+		{"register/taken-address", func() (string, map[string]any) {
+			n++
+			return `mutation($e: String!, $u: String!) { register(input: {email: $e, username: $u, password: "correct horse battery"}) { accepted } }`,
+				map[string]any{"e": "ada@example.com", "u": fmt.Sprintf("taken%d", n)}
+		}},
+		{"reset/known-address", func() (string, map[string]any) {
+			return `mutation { requestPasswordReset(input: {email: "ada@example.com"}) { ok } }`, nil
+		}},
+		{"reset/unknown-address", func() (string, map[string]any) {
+			return `mutation { requestPasswordReset(input: {email: "nobody@example.com"}) { ok } }`, nil
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				// Every request from its own address: the per-address limit
+				// is not what is measured.
+				bn.throttleClock.Advance(time.Hour)
+				q, v := c.query()
+				bn.doAs(b, "", q, v)
+			}
+		})
+	}
+}
