@@ -132,7 +132,7 @@ func (s *Sessions) Create(ctx context.Context, tx *db.Tx, userID uuid.UUID, user
 	if err != nil {
 		return "", nil, err
 	}
-	s.forget(ctx, evicted)
+	s.forget(ctx, tx, evicted)
 	return token, sess, nil
 }
 
@@ -171,14 +171,19 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (*Viewer, err
 	return &v, nil
 }
 
-// Revoke ends one session. With owner set, only that user's session can be
-// revoked (NOT_FOUND otherwise, so session ids cannot be probed).
-func (s *Sessions) Revoke(ctx context.Context, sessionID uuid.UUID, owner *uuid.UUID) error {
-	hash, err := s.db.Sessions().Revoke(ctx, sessionID, owner, s.now())
+// Revoke ends one session, inside tx when it is not nil. With owner set,
+// only that user's session can be revoked (NOT_FOUND otherwise, so session
+// ids cannot be probed).
+func (s *Sessions) Revoke(ctx context.Context, tx *db.Tx, sessionID uuid.UUID, owner *uuid.UUID) error {
+	store := s.db.Sessions()
+	if tx != nil {
+		store = tx.Sessions()
+	}
+	hash, err := store.Revoke(ctx, sessionID, owner, s.now())
 	if err != nil {
 		return err
 	}
-	s.forget(ctx, [][]byte{hash})
+	s.forget(ctx, tx, [][]byte{hash})
 	return nil
 }
 
@@ -193,7 +198,7 @@ func (s *Sessions) RevokeAll(ctx context.Context, tx *db.Tx, userID uuid.UUID) e
 	if err != nil {
 		return err
 	}
-	s.forget(ctx, hashes)
+	s.forget(ctx, tx, hashes)
 	return nil
 }
 
@@ -201,7 +206,10 @@ func (s *Sessions) RevokeAll(ctx context.Context, tx *db.Tx, userID uuid.UUID) e
 // role or grant applies to the next request of every viewer.
 func (s *Sessions) PermissionsChanged(ctx context.Context) { s.cache.BumpGeneration(ctx) }
 
-func (s *Sessions) forget(ctx context.Context, hashes [][]byte) {
+// forget drops revoked sessions from the cache at once and, inside a
+// transaction, again after it commits: between the two a concurrent request
+// could have cached the session from the still-visible old row.
+func (s *Sessions) forget(ctx context.Context, tx *db.Tx, hashes [][]byte) {
 	if len(hashes) == 0 {
 		return
 	}
@@ -210,6 +218,9 @@ func (s *Sessions) forget(ctx context.Context, hashes [][]byte) {
 		keys[i] = cacheKey(h)
 	}
 	s.cache.Delete(ctx, keys...)
+	if tx != nil {
+		tx.AfterCommit(func() { s.cache.Delete(context.WithoutCancel(ctx), keys...) })
+	}
 }
 
 // Cookie returns the session cookie for token.

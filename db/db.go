@@ -158,8 +158,14 @@ func (d *DB) Groups() *GroupStore { return &GroupStore{db: d.Gorm} }
 // other components (River's InsertTx, the audit log) can join the same
 // transaction.
 type Tx struct {
-	Gorm *gorm.DB
+	Gorm        *gorm.DB
+	afterCommit []func()
 }
+
+// AfterCommit runs fn once the transaction has committed (never when it
+// rolls back). Cache invalidation belongs here: done before the commit, a
+// concurrent reader could refill the cache with the old, still visible row.
+func (t *Tx) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) }
 
 // Users returns the user store inside the transaction.
 func (t *Tx) Users() *UserStore { return &UserStore{db: t.Gorm} }
@@ -173,9 +179,17 @@ func (t *Tx) Groups() *GroupStore { return &GroupStore{db: t.Gorm} }
 // InTx runs fn in a transaction, committing when it returns nil and rolling
 // back otherwise.
 func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	return d.Gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&Tx{Gorm: g})
+	tx := &Tx{}
+	err := d.Gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
+		tx.Gorm = g
+		return fn(tx)
 	})
+	if err == nil {
+		for _, f := range tx.afterCommit {
+			f()
+		}
+	}
+	return err
 }
 
 func redactURL(raw string) string {

@@ -35,10 +35,9 @@ func (r *mutationResolver) Login(ctx context.Context, input graph.LoginInput) (*
 
 func (r *mutationResolver) Logout(ctx context.Context) (*graph.LogoutPayload, error) {
 	v := auth.ViewerFrom(ctx)
-	if err := r.sessions.Revoke(ctx, v.SessionID, &v.UserID); err != nil && model.ErrorCode(err) != model.CodeNotFound {
-		return nil, err
-	}
-	if err := r.recordOutsideTx(ctx, change{"logout", model.KindUser, v.UserID, nil}); err != nil {
+	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		return change{"logout", model.KindUser, v.UserID, nil}, r.sessions.Revoke(ctx, tx, v.SessionID, &v.UserID)
+	}); err != nil && model.ErrorCode(err) != model.CodeNotFound {
 		return nil, err
 	}
 	auth.RequestFrom(ctx).SetCookie(r.sessions.ExpiredCookie())
@@ -127,10 +126,9 @@ func (r *mutationResolver) RevokeSession(ctx context.Context, input graph.Revoke
 	if v.Can(auth.PermUsersWrite) {
 		owner = nil
 	}
-	if err := r.sessions.Revoke(ctx, id, owner); err != nil {
-		return nil, err
-	}
-	if err := r.recordOutsideTx(ctx, change{"session.revoke", model.KindSession, id, nil}); err != nil {
+	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
+		return change{"session.revoke", model.KindSession, id, nil}, r.sessions.Revoke(ctx, tx, id, owner)
+	}); err != nil {
 		return nil, err
 	}
 	return &graph.RevokeSessionPayload{RevokedSessionID: input.ID}, nil
