@@ -55,7 +55,8 @@ func TestAuthz_MatrixOfRootFieldsAndCallers(t *testing.T) {
 	ctx := context.Background()
 	adminID, admin := b.userWithSession(t, "admin@example.com", "admin", "admin")
 	memberID, member := b.userWithSession(t, "member@example.com", "member", "member")
-	otherID, _ := b.userWithSession(t, "other@example.com", "other", "member")
+	_, other := b.userWithSession(t, "other@example.com", "other", "member")
+	targetID, _ := b.userWithSession(t, "target@example.com", "target", "member") // what the admin mutations act on
 	_, deactivated := b.userWithSession(t, "gone@example.com", "gone", "admin")
 	_, revoked := b.userWithSession(t, "revoked@example.com", "revoked", "admin")
 	_ = adminID
@@ -75,8 +76,11 @@ func TestAuthz_MatrixOfRootFieldsAndCallers(t *testing.T) {
 
 	role := createRole(t, b, "matrix-role")
 	group := createGroup(t, b, "matrix-group")
+	// "other member" is a second member: the root fields treat every member
+	// alike, whoever asks.
 	callers := []struct{ name, token string }{
 		{"anonymous", ""}, {"member", member}, {"admin", admin}, {"deactivated", deactivated}, {"revoked", revoked},
+		{"other member", other},
 	}
 	const (
 		ok     = ""
@@ -140,13 +144,17 @@ func TestAuthz_MatrixOfRootFieldsAndCallers(t *testing.T) {
 		}
 		return token
 	}
-	vars := map[string]any{"id": otherID, "other": otherID, "role": role, "group": group, "member": memberID}
+	vars := map[string]any{"id": targetID, "other": targetID, "role": role, "group": group, "member": memberID}
 	for _, f := range fields {
 		if f.name == "logoutEverywhere" {
-			callers[1].token, callers[2].token = fresh("member"), fresh("admin")
+			callers[1].token, callers[2].token, callers[5].token = fresh("member"), fresh("admin"), fresh("other")
 		}
 		for _, c := range callers {
-			want, ok := f.want[c.name]
+			persona := c.name
+			if persona == "other member" {
+				persona = "member"
+			}
+			want, ok := f.want[persona]
 			if !ok {
 				want = unauth
 			}
