@@ -39,16 +39,11 @@ func adminCreateAction(ctx context.Context, cmd *cli.Command) error {
 		password = strings.TrimRight(line, "\r\n")
 	}
 	log := newLogger(cfg)
-	database, closeDB, err := openDatabase(ctx, cfg, log)
+	database, closeDB, err := openForTool(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	if cfg.Embedded {
-		if err := migrate(ctx, database, log); err != nil {
-			return err
-		}
-	}
 	u, err := createAdmin(ctx, database, auth.NewHasher(cfg.Hash, 0), cmd.String("email"), cmd.String("username"), password, cmd.String("display-name"))
 	if err != nil {
 		var me *model.Error

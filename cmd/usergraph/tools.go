@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/urfave/cli/v3"
@@ -40,16 +41,11 @@ func migrateAction(direction string) cli.ActionFunc {
 
 func seedCmd(ctx context.Context, cfg Config, users, groups int, progress bool) error {
 	log := newLogger(cfg)
-	database, closeDB, err := openDatabase(ctx, cfg, log)
+	database, closeDB, err := openForTool(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	if cfg.Embedded {
-		if err := migrate(ctx, database, log); err != nil {
-			return err
-		}
-	}
 	opt := seed.Options{Users: users, Groups: groups}
 	if progress {
 		opt.Progress = os.Stderr
@@ -62,4 +58,21 @@ func seedCmd(ctx context.Context, cfg Config, users, groups int, progress bool) 
 		st.Users, st.UserRoles, st.Memberships, st.Duration.Round(1e6), float64(st.Users)/st.Duration.Seconds(),
 		st.Copy.Round(1e6), st.Rebuild.Round(1e6))
 	return nil
+}
+
+// openForTool opens the database for a one-off command. On the embedded
+// default it also applies the migrations, as `make run` would have: the
+// private database is the tool's to keep current.
+func openForTool(ctx context.Context, cfg Config, log *slog.Logger) (*db.DB, func(), error) {
+	database, closeDB, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Embedded {
+		if err := migrate(ctx, database, log); err != nil {
+			closeDB()
+			return nil, nil, err
+		}
+	}
+	return database, closeDB, nil
 }
