@@ -63,6 +63,9 @@ func (r *Resolver) register(ctx context.Context, in graph.RegisterInput) error {
 		if err := tx.Roles().AssignByName(ctx, u.ID, "member", now); err != nil {
 			return err
 		}
+		if err := r.welcome(ctx, tx, u.ID); err != nil {
+			return err
+		}
 		return tx.Audit().Record(ctx, r.auditEvent(ctx, change{"account.register", model.KindUser, u.ID, nil}))
 	})
 	if errors.Is(err, errEmailTaken) {
@@ -229,4 +232,13 @@ func (r *Resolver) loginFailed(ctx context.Context, userID *uuid.UUID, locked bo
 	if err := r.recordOutsideTx(ctx, c); err != nil {
 		r.auditLogFailure(ctx, err)
 	}
+}
+
+// welcome enqueues the welcome email in the transaction that creates the
+// user.
+func (r *Resolver) welcome(ctx context.Context, tx *db.Tx, userID uuid.UUID) error {
+	if r.jobs == nil {
+		return nil
+	}
+	return r.jobs.WelcomeTx(ctx, tx, userID)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/usergraph/usergraph/auth"
@@ -25,14 +26,15 @@ type Resolver struct {
 	hasher     *auth.Hasher
 	throttle   *auth.Throttle
 	mailer     Mailer
+	jobs       Jobs
 	publicURL  *url.URL
 	now        func() time.Time
 	loaderWait time.Duration
 	log        *slog.Logger
 }
 
-// Auth is what the account resolvers need from package auth.
-type Auth struct {
+// Services are the collaborators of the resolvers beyond the database.
+type Services struct {
 	Sessions *auth.Sessions
 	Hasher   *auth.Hasher
 	Throttle *auth.Throttle
@@ -40,6 +42,15 @@ type Auth struct {
 	Mailer Mailer
 	// PublicURL is where users reach Usergraph; emailed links start with it.
 	PublicURL *url.URL
+	// Jobs enqueues background work inside the change's transaction; nil
+	// enqueues nothing.
+	Jobs Jobs
+}
+
+// Jobs enqueues background work. Each method joins tx, so a job exists if
+// and only if the change that causes it commits.
+type Jobs interface {
+	WelcomeTx(ctx context.Context, tx *db.Tx, userID uuid.UUID) error
 }
 
 // Config configures the resolvers.
@@ -55,7 +66,7 @@ type Config struct {
 }
 
 // New returns the root resolver.
-func New(d *db.DB, a Auth, cfg Config) *Resolver {
+func New(d *db.DB, a Services, cfg Config) *Resolver {
 	if cfg.LoaderWait <= 0 {
 		cfg.LoaderWait = time.Millisecond
 	}
@@ -65,7 +76,7 @@ func New(d *db.DB, a Auth, cfg Config) *Resolver {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, mailer: a.Mailer, publicURL: a.PublicURL, now: cfg.Now, loaderWait: cfg.LoaderWait, log: cfg.Log}
+	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, mailer: a.Mailer, jobs: a.Jobs, publicURL: a.PublicURL, now: cfg.Now, loaderWait: cfg.LoaderWait, log: cfg.Log}
 }
 
 // OperationMiddleware gives each GraphQL operation its own dataloaders, and

@@ -17,6 +17,7 @@ import (
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/db/dbtest"
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/model"
 	"github.com/usergraph/usergraph/resolver"
 	"github.com/usergraph/usergraph/server"
@@ -69,7 +70,11 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 	throttle := auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, clock.Now, log)
 	mail := &mailbox{}
 	public, _ := url.Parse("https://users.example.com/app")
-	res := resolver.New(d, resolver.Auth{Sessions: sessions, Hasher: hasher, Throttle: throttle, Mailer: mail, PublicURL: public},
+	work, err := jobs.New(d, nil, jobs.Config{}) // enqueue only: workers have their own tests
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := resolver.New(d, resolver.Services{Sessions: sessions, Hasher: hasher, Throttle: throttle, Mailer: mail, PublicURL: public, Jobs: work},
 		resolver.Config{LoaderWait: o.loaderWait, Now: o.now})
 	h := server.New(server.Config{Introspection: true, Debug: true}, res, operatorAuthn{sessions}, d, log)
 	return &bundle{db: d, handler: h, sessions: sessions, hasher: hasher, token: operatorToken, throttleClock: clock, mail: mail}

@@ -26,7 +26,7 @@ func (r *mutationResolver) CreateUser(ctx context.Context, input graph.CreateUse
 		if err != nil {
 			return change{}, err
 		}
-		return change{"user.create", model.KindUser, u.ID, nil}, nil
+		return change{"user.create", model.KindUser, u.ID, nil}, r.welcome(ctx, tx, u.ID)
 	})
 	if err != nil {
 		return nil, err

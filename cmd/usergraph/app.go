@@ -118,6 +118,7 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 15 * time.Second, Sources: cli.EnvVars("SHUTDOWN_TIMEOUT"), Usage: "how long in-flight requests may finish after SIGTERM"},
 		&cli.StringFlag{Name: "public-url", Sources: cli.EnvVars("PUBLIC_URL"), Usage: "where users reach Usergraph, for emailed links (default: http://ADDR)"},
 		&cli.StringFlag{Name: "trusted-proxies", Sources: cli.EnvVars("TRUSTED_PROXIES"), Usage: "comma-separated addresses/CIDRs of load balancers whose X-Forwarded-For is believed"},
+		&cli.BoolFlag{Name: "workers", Value: true, Sources: cli.EnvVars("WORKERS"), Usage: "run background job workers in this process (false: API only)"},
 		&cli.IntFlag{Name: "demo-users", Value: 300, Sources: cli.EnvVars("DEMO_USERS"), Usage: "users to seed on the embedded default's first start (0: none)"},
 	}
 }

@@ -40,6 +40,7 @@ type Config struct {
 	DemoUsers       int
 	TrustedProxies  []netip.Prefix
 	PublicURL       *url.URL
+	Workers         bool
 
 	Sessions auth.SessionConfig
 	Hash     auth.HashParams
@@ -169,6 +170,7 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	if c.PublicURL, err = url.Parse(public); err != nil || (c.PublicURL.Scheme != "http" && c.PublicURL.Scheme != "https") || c.PublicURL.Host == "" {
 		return c, fmt.Errorf("PUBLIC_URL: must be an http(s) URL such as https://users.example.com, got %q", public)
 	}
+	c.Workers = cmd.Bool("workers")
 	c.DemoUsers = cmd.Int("demo-users")
 	if c.DemoUsers < 0 || c.DemoUsers > 1_000_000 {
 		return c, fmt.Errorf("DEMO_USERS: must be between 0 and 1000000, got %d", c.DemoUsers)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/resolver"
 )
 
@@ -22,5 +23,14 @@ func (m logMailer) SendAccountEmail(ctx context.Context, e resolver.AccountEmail
 		return nil
 	}
 	m.log.WarnContext(ctx, "account email not sent: no mail delivery is configured", "kind", e.Kind)
+	return nil
+}
+
+// logSender stands in for SMTP until it lands: it logs that an email would
+// go out (recipient and subject, never a body that could carry a link).
+type logSender struct{ log *slog.Logger }
+
+func (s logSender) Send(ctx context.Context, e jobs.Email) error {
+	s.log.InfoContext(ctx, "email (not sent: no SMTP configured)", "to", e.To, "subject", e.Subject)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/embeddedpg"
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/resolver"
 	"github.com/usergraph/usergraph/seed"
 	"github.com/usergraph/usergraph/server"
@@ -68,11 +69,26 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 	}
 	sessions := auth.NewSessions(database, cache, cfg.Sessions, nil, log)
-	res := resolver.New(database, resolver.Auth{
+	work, err := jobs.New(database, logSender{log: log}, jobs.Config{Workers: cfg.Workers, Log: log})
+	if err != nil {
+		return err
+	}
+	if err := work.Start(ctx); err != nil {
+		return fmt.Errorf("error starting job workers: %w", err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := work.Stop(stopCtx); err != nil {
+			log.Error("error stopping job workers", "err", err)
+		}
+	}()
+	res := resolver.New(database, resolver.Services{
 		Sessions:  sessions,
 		Hasher:    auth.NewHasher(cfg.Hash, 0),
 		Throttle:  auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
 		Mailer:    logMailer{log: log, dev: cfg.Mode == "development"},
+		Jobs:      work,
 		PublicURL: cfg.PublicURL,
 	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log})
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
@@ -153,12 +169,16 @@ func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*db.DB, fu
 	return database, func() { database.Close(); stopPG() }, nil
 }
 
+// migrate applies Usergraph's migrations, then River's (its job tables).
 func migrate(ctx context.Context, database *db.DB, log *slog.Logger) error {
 	m, err := db.NewMigrator(database.SQL)
 	if err != nil {
 		return err
 	}
-	return m.Up(ctx, log)
+	if err := m.Up(ctx, log); err != nil {
+		return err
+	}
+	return jobs.Migrate(ctx, database, log)
 }
 
 // seedDemo loads demo data into an empty database, so a newcomer's first

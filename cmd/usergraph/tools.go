@@ -30,7 +30,7 @@ func migrateAction(direction string) cli.ActionFunc {
 		}
 		switch direction {
 		case "up":
-			return m.Up(ctx, log)
+			return migrate(ctx, database, log)
 		case "down":
 			return m.Down(ctx, log)
 		default:

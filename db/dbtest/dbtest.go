@@ -24,6 +24,7 @@ import (
 
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/embeddedpg"
+	"github.com/usergraph/usergraph/jobs"
 )
 
 var (
@@ -89,7 +90,10 @@ func createTemplate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.Up(ctx, slog.New(slog.DiscardHandler))
+	if err := m.Up(ctx, slog.New(slog.DiscardHandler)); err != nil {
+		return err
+	}
+	return jobs.Migrate(ctx, d, slog.New(slog.DiscardHandler))
 }
 
 // URL returns the URL of a fresh, migrated database that is dropped when t
