@@ -133,12 +133,9 @@ func Migrate(ctx context.Context, d *db.DB, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("error creating River migrator: %w", err)
 	}
-	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
+	// River's migrator logs each version it applies itself.
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("error applying River migrations: %w", err)
-	}
-	for _, v := range res.Versions {
-		log.Info("River migration applied", "version", v.Version)
 	}
 	return nil
 }
