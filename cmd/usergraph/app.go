@@ -30,6 +30,20 @@ func newApp() *cli.Command {
 				},
 			},
 			{
+				Name:  "worker",
+				Usage: "run background job workers only (no HTTP API)",
+				Flags: concat(dbFlags(), logFlags(), []cli.Flag{
+					&cli.DurationFlag{Name: "shutdown-timeout", Value: 15 * time.Second, Sources: cli.EnvVars("SHUTDOWN_TIMEOUT"), Usage: "how long running jobs may finish after SIGTERM"},
+				}),
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					cfg, err := loadConfig(cmd)
+					if err != nil {
+						return err
+					}
+					return runWorker(ctx, cfg, cmd.Duration("shutdown-timeout"))
+				},
+			},
+			{
 				Name:  "migrate",
 				Usage: "apply or inspect the database migrations",
 				Commands: []*cli.Command{

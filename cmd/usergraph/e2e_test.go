@@ -254,7 +254,7 @@ func TestE2E_BadSettingsFailWithOneLineNamingTheSetting(t *testing.T) {
 func TestE2E_EveryCommandHasHelp(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"migrate", "up", "--help"},
-		{"migrate", "down", "--help"}, {"migrate", "status", "--help"}, {"seed", "--help"}} {
+		{"migrate", "down", "--help"}, {"migrate", "status", "--help"}, {"seed", "--help"}, {"worker", "--help"}, {"admin", "create", "--help"}} {
 		out, err := exec.Command(binary, args...).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "USAGE") {
 			t.Fatalf("%v: %v\n%s", args, err, out)
@@ -310,5 +310,54 @@ func TestE2E_AdminCreateFromStdin(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "usergraph: password:") {
 		t.Fatalf("admin create with a common password: %v\n%s", err, out)
+	}
+}
+
+// `usergraph worker` runs the workers alone and stops cleanly on SIGTERM.
+func TestE2E_WorkerRunsAndStopsOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	dataDir := reachableTempDir(t)
+	cmd := exec.Command(binary, "worker", "--data-dir", dataDir, "--log-format", "text")
+	cmd.Env = append(os.Environ(), "DATABASE_URL=")
+	var logs bytes.Buffer
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	running := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+			if !signalled && strings.Contains(sc.Text(), "workers running") {
+				signalled = true
+				close(running)
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case <-running:
+	case err := <-done:
+		t.Fatalf("worker exited early: %v", err)
+	case <-time.After(90 * time.Second):
+		t.Fatal("worker did not start in time")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(logs.String(), "workers stopped") {
+			t.Fatalf("worker exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("worker did not stop after SIGTERM")
 	}
 }

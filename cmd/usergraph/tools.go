@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/seed"
 )
 
@@ -75,4 +77,31 @@ func openForTool(ctx context.Context, cfg Config, log *slog.Logger) (*db.DB, fun
 		}
 	}
 	return database, closeDB, nil
+}
+
+// runWorker runs the job workers until ctx ends, then stops them: they stop
+// fetching and finish or hand back running jobs within timeout.
+func runWorker(ctx context.Context, cfg Config, timeout time.Duration) error {
+	log := newLogger(cfg)
+	database, closeDB, err := openForTool(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	work, err := jobs.New(database, logSender{log: log}, jobs.Config{Workers: true, Log: log})
+	if err != nil {
+		return err
+	}
+	if err := work.Start(ctx); err != nil {
+		return fmt.Errorf("error starting job workers: %w", err)
+	}
+	log.Info("workers running")
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := work.Stop(stopCtx); err != nil {
+		return fmt.Errorf("error stopping job workers: %w", err)
+	}
+	log.Info("workers stopped")
+	return nil
 }
