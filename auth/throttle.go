@@ -143,7 +143,6 @@ type MemoryThrottleStore struct {
 	mu       sync.Mutex
 	failures map[string]failureRecord
 	windows  map[string]int
-	now      func() time.Time
 }
 
 type failureRecord struct {

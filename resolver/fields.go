@@ -81,18 +81,3 @@ func selectionsAt(op *graphql.OperationContext, sel ast.SelectionSet, path []str
 
 // connectionPaths are where a connection's nodes are selected.
 var connectionPaths = [][]string{{"edges", "node"}, {"nodes"}}
-
-// fieldSelected reports whether the current field's selection includes name,
-// e.g. whether a connection's totalCount is asked for.
-func fieldSelected(ctx context.Context, name string) bool {
-	fc := graphql.GetFieldContext(ctx)
-	if fc == nil || fc.Field.Field == nil {
-		return true
-	}
-	for _, f := range graphql.CollectFields(graphql.GetOperationContext(ctx), fc.Field.Selections, nil) {
-		if f.Name == name {
-			return true
-		}
-	}
-	return false
-}
