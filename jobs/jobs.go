@@ -37,7 +37,9 @@ type Config struct {
 
 // Email is one message to send.
 type Email struct {
-	To, Subject, Text string
+	To, Subject, Text, HTML string
+	// IdempotencyKey identifies the email across retries (the job's id).
+	IdempotencyKey string
 }
 
 // Sender delivers email; the SMTP and development implementations live

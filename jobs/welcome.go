@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"html"
 
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
@@ -44,5 +45,7 @@ func (w *welcomeWorker) Work(ctx context.Context, job *river.Job[WelcomeEmailArg
 		name = "there"
 	}
 	return w.sender.Send(ctx, Email{To: u.Email, Subject: "Welcome to Usergraph",
-		Text: fmt.Sprintf("Hello %s,\n\nyour Usergraph account is ready.\n", name)})
+		Text:           fmt.Sprintf("Hello %s,\n\nyour Usergraph account is ready.\n", name),
+		HTML:           fmt.Sprintf("<p>Hello %s,</p><p>your Usergraph account is ready.</p>", html.EscapeString(name)),
+		IdempotencyKey: fmt.Sprintf("welcome-%d", job.ID)})
 }

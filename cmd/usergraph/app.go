@@ -20,7 +20,7 @@ func newApp() *cli.Command {
 			{
 				Name:  "serve",
 				Usage: "serve the GraphQL API (and the Playground in development mode)",
-				Flags: concat(dbFlags(), logFlags(), serveFlags(), authFlags()),
+				Flags: concat(dbFlags(), logFlags(), serveFlags(), authFlags(), mailFlags()),
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					cfg, err := loadConfig(cmd)
 					if err != nil {
@@ -32,7 +32,7 @@ func newApp() *cli.Command {
 			{
 				Name:  "worker",
 				Usage: "run background job workers only (no HTTP API)",
-				Flags: concat(dbFlags(), logFlags(), []cli.Flag{
+				Flags: concat(dbFlags(), logFlags(), mailFlags(), []cli.Flag{
 					&cli.DurationFlag{Name: "shutdown-timeout", Value: 15 * time.Second, Sources: cli.EnvVars("SHUTDOWN_TIMEOUT"), Usage: "how long running jobs may finish after SIGTERM"},
 				}),
 				Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -110,6 +110,13 @@ func dbFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "db-max-conn-lifetime", Value: 30 * time.Minute, Sources: cli.EnvVars("DB_MAX_CONN_LIFETIME"), Usage: "recycle connections after this long"},
 		&cli.DurationFlag{Name: "db-max-conn-idle-time", Value: 5 * time.Minute, Sources: cli.EnvVars("DB_MAX_CONN_IDLE_TIME"), Usage: "close idle connections above the minimum after this long"},
 		&cli.DurationFlag{Name: "db-statement-timeout", Value: 10 * time.Second, Sources: cli.EnvVars("DB_STATEMENT_TIMEOUT"), Usage: "PostgreSQL statement_timeout for every session"},
+	}
+}
+
+func mailFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "smtp-url", Sources: cli.EnvVars("SMTP_URL"), Usage: "smtp[s]://user:password@host:port; unset: .eml files in DATA_DIR/mail (embedded default) or no mail"},
+		&cli.StringFlag{Name: "mail-from", Value: "Usergraph <noreply@usergraph.local>", Sources: cli.EnvVars("MAIL_FROM"), Usage: "sender address of emails"},
 	}
 }
 

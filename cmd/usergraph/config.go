@@ -15,6 +15,7 @@ import (
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/server"
 )
 
@@ -41,6 +42,9 @@ type Config struct {
 	TrustedProxies  []netip.Prefix
 	PublicURL       *url.URL
 	Workers         bool
+
+	SMTPURL  string
+	MailFrom string
 
 	Sessions auth.SessionConfig
 	Hash     auth.HashParams
@@ -97,6 +101,14 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	c.LogFormat = cmd.String("log-format")
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LOG_FORMAT: must be json or text, got %q", c.LogFormat)
+	}
+	if has("smtp-url") {
+		c.SMTPURL, c.MailFrom = cmd.String("smtp-url"), cmd.String("mail-from")
+		if c.SMTPURL != "" {
+			if _, err := jobs.NewSMTPSender(c.SMTPURL, c.MailFrom); err != nil {
+				return c, err
+			}
+		}
 	}
 	if has("session-idle-timeout") {
 		c.Sessions = auth.SessionConfig{

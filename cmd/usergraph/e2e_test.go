@@ -43,10 +43,11 @@ func TestMain(m *testing.M) {
 
 // started is a running `usergraph serve`.
 type started struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
-	done chan error
+	cmd     *exec.Cmd
+	url     string
+	logs    *bytes.Buffer
+	done    chan error
+	dataDir string
 }
 
 // startServe runs `usergraph serve` on the embedded default in a fresh data
@@ -64,7 +65,7 @@ func startServe(t *testing.T, env ...string) *started {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &started{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	s := &started{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1), dataDir: dataDir}
 	addr := make(chan string, 1)
 	re := regexp.MustCompile(`graphql=(http://[0-9.:]+)/graphql`)
 	go func() {
@@ -151,6 +152,27 @@ func TestE2E_ServeOnEmbeddedDefault(t *testing.T) {
 	}
 	if ext, ok := out["extensions"].(map[string]any); !ok || ext["sqlStatements"] == nil {
 		t.Fatalf("development mode must report sqlStatements in extensions, got %v", out["extensions"])
+	}
+
+	// A new user's welcome email goes through a River job; without SMTP_URL
+	// the embedded default writes it as an .eml file.
+	postGraphQL(t, s.url, token, `mutation { createUser(input: {email: "newbie@example.com", username: "newbie"}) { user { id } } }`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(s.dataDir, "mail", "*.eml"))
+		found := false
+		for _, f := range files {
+			if b, _ := os.ReadFile(f); strings.Contains(string(b), "newbie@example.com") {
+				found = true
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no welcome .eml for the new user in %s", filepath.Join(s.dataDir, "mail"))
+		}
+		time.Sleep(100 * time.Millisecond) // polling a directory the worker writes, not timing the test
 	}
 
 	// Without a session the same query is refused, with a code.

@@ -69,7 +69,11 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 	}
 	sessions := auth.NewSessions(database, cache, cfg.Sessions, nil, log)
-	work, err := jobs.New(database, logSender{log: log}, jobs.Config{Workers: cfg.Workers, Log: log})
+	sender, err := newSender(cfg, log)
+	if err != nil {
+		return err
+	}
+	work, err := jobs.New(database, sender, jobs.Config{Workers: cfg.Workers, Log: log})
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,11 @@ func runWorker(ctx context.Context, cfg Config, timeout time.Duration) error {
 		return err
 	}
 	defer closeDB()
-	work, err := jobs.New(database, logSender{log: log}, jobs.Config{Workers: true, Log: log})
+	sender, err := newSender(cfg, log)
+	if err != nil {
+		return err
+	}
+	work, err := jobs.New(database, sender, jobs.Config{Workers: true, Log: log})
 	if err != nil {
 		return err
 	}

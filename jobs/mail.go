@@ -1,0 +1,117 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	mail "github.com/wneessen/go-mail"
+)
+
+// SMTPSender delivers email over SMTP with go-mail. smtp:// upgrades with
+// STARTTLS when the server offers it; smtps:// is implicit TLS; user and
+// password come from the URL.
+type SMTPSender struct {
+	from string
+	opts []mail.Option
+	host string
+}
+
+// NewSMTPSender parses SMTP_URL (smtp[s]://[user:password@]host[:port]).
+func NewSMTPSender(rawURL, from string) (*SMTPSender, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" {
+		return nil, fmt.Errorf("SMTP_URL: must look like smtp://user:password@host:587")
+	}
+	opts := []mail.Option{mail.WithTimeout(10 * time.Second)}
+	switch u.Scheme {
+	case "smtp":
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic), mail.WithPort(portOr(u, 587)))
+	case "smtps":
+		opts = append(opts, mail.WithSSL(), mail.WithPort(portOr(u, 465)))
+	default:
+		return nil, fmt.Errorf("SMTP_URL: scheme must be smtp or smtps, got %q", u.Scheme)
+	}
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(u.User.Username()), mail.WithPassword(pw))
+	}
+	return &SMTPSender{from: from, opts: opts, host: u.Hostname()}, nil
+}
+
+func portOr(u *url.URL, def int) int {
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		return p
+	}
+	return def
+}
+
+// Send implements Sender.
+func (s *SMTPSender) Send(ctx context.Context, e Email) error {
+	m, err := message(s.from, e)
+	if err != nil {
+		return err
+	}
+	c, err := mail.NewClient(s.host, s.opts...)
+	if err != nil {
+		return fmt.Errorf("error configuring SMTP: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, m); err != nil {
+		return fmt.Errorf("error sending email: %w", err)
+	}
+	return nil
+}
+
+// FileSender writes each message as an .eml file instead of sending it:
+// the development default, so a developer can open what would have gone
+// out.
+type FileSender struct {
+	dir  string
+	from string
+}
+
+// NewFileSender writes messages under dir.
+func NewFileSender(dir, from string) *FileSender { return &FileSender{dir: dir, from: from} }
+
+// Send implements Sender.
+func (s *FileSender) Send(_ context.Context, e Email) error {
+	m, err := message(s.from, e)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("error creating mail directory: %w", err)
+	}
+	name := filepath.Join(s.dir, time.Now().UTC().Format("20060102T150405.000000000")+"-"+e.IdempotencyKey+".eml")
+	if err := m.WriteToFile(name); err != nil {
+		return fmt.Errorf("error writing email file: %w", err)
+	}
+	return nil
+}
+
+// message builds the MIME message. The idempotency key (the job's id) goes
+// into the Message-ID and a header of its own, so a retry after a crash is
+// recognisable as the same email.
+func message(from string, e Email) (*mail.Msg, error) {
+	m := mail.NewMsg()
+	if err := m.From(from); err != nil {
+		return nil, fmt.Errorf("MAIL_FROM: %w", err)
+	}
+	if err := m.To(e.To); err != nil {
+		return nil, fmt.Errorf("error addressing email: %w", err)
+	}
+	m.Subject(e.Subject)
+	if e.IdempotencyKey != "" {
+		m.SetMessageIDWithValue(e.IdempotencyKey + "@usergraph")
+		m.SetGenHeader("X-Usergraph-Idempotency-Key", e.IdempotencyKey)
+	}
+	m.SetBodyString(mail.TypeTextPlain, e.Text)
+	if e.HTML != "" {
+		m.AddAlternativeString(mail.TypeTextHTML, e.HTML)
+	}
+	return m, nil
+}
