@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +34,9 @@ type Config struct {
 	EmailConcurrency int
 	// Log receives River's own log lines.
 	Log *slog.Logger
+	// PublicURL is where users reach Usergraph; emailed links start with
+	// it, never with a request's Host header.
+	PublicURL *url.URL
 }
 
 // Email is one message to send.
@@ -74,6 +78,10 @@ func New(d *db.DB, sender Sender, cfg Config) (*Jobs, error) {
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &welcomeWorker{db: d, sender: sender})
+	if cfg.PublicURL == nil {
+		return nil, errors.New("jobs: PublicURL is required to run workers")
+	}
+	river.AddWorker(workers, &accountEmailWorker{db: d, sender: sender, publicURL: cfg.PublicURL})
 	j.worker, err = river.NewClient(riverpgxv5.New(d.Pool), &river.Config{
 		Logger:   cfg.Log,
 		PollOnly: cfg.PollOnly,
@@ -111,9 +119,9 @@ func (j *Jobs) Stop(ctx context.Context) error {
 // insertTx enqueues args inside tx: the job exists if and only if the
 // transaction commits.
 func (j *Jobs) insertTx(ctx context.Context, tx *db.Tx, args river.JobArgs) error {
-	sqlTx, ok := tx.Gorm.Statement.ConnPool.(*sql.Tx)
-	if !ok {
-		return errors.New("jobs: the gorm transaction is not a *sql.Tx (prepared statements on?)")
+	sqlTx, err := sqlTxOf(tx)
+	if err != nil {
+		return err
 	}
 	if _, err := j.inserter.InsertTx(ctx, sqlTx, args, nil); err != nil {
 		return fmt.Errorf("error enqueueing %s: %w", args.Kind(), err)
@@ -140,4 +148,14 @@ func Migrate(ctx context.Context, d *db.DB, log *slog.Logger) error {
 		return fmt.Errorf("error applying River migrations: %w", err)
 	}
 	return nil
+}
+
+// sqlTxOf is the database/sql transaction under a gorm one, for River's
+// database/sql driver.
+func sqlTxOf(tx *db.Tx) (*sql.Tx, error) {
+	sqlTx, ok := tx.Gorm.Statement.ConnPool.(*sql.Tx)
+	if !ok {
+		return nil, errors.New("jobs: the gorm transaction is not a *sql.Tx (prepared statements on?)")
+	}
+	return sqlTx, nil
 }

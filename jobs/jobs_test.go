@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"net/url"
 	"testing"
 	"time"
 
@@ -28,7 +29,8 @@ func TestWelcome_WorkerSendsForCommittedUsersOnly(t *testing.T) {
 	d := dbtest.New(t)
 	ctx := context.Background()
 	sent := make(outbox, 10)
-	work, err := jobs.New(d, sent, jobs.Config{Workers: true})
+	public, _ := url.Parse("https://users.example.com")
+	work, err := jobs.New(d, sent, jobs.Config{Workers: true, PublicURL: public})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -398,7 +398,7 @@ func (b *bundle) instance(t *testing.T, cache auth.SessionCache) http.Handler {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	sessions := auth.NewSessions(b.db, cache, auth.SessionConfig{}, nil, log)
-	res := resolver.New(b.db, resolver.Services{Sessions: sessions, Hasher: b.hasher, Mailer: b.mail,
+	res := resolver.New(b.db, resolver.Services{Sessions: sessions, Hasher: b.hasher,
 		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)},
 		resolver.Config{LoaderWait: time.Millisecond})
 	return server.New(server.Config{Debug: true}, res, sessions, b.db, log)
@@ -409,7 +409,7 @@ func (b *bundle) instanceWithOperator(t *testing.T, rs *redistest.Server) http.H
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	sessions := auth.NewSessions(b.db, auth.NewRedisCache(rs.Client(t), 0, log), auth.SessionConfig{}, nil, log)
-	res := resolver.New(b.db, resolver.Services{Sessions: sessions, Hasher: b.hasher, Mailer: b.mail,
+	res := resolver.New(b.db, resolver.Services{Sessions: sessions, Hasher: b.hasher,
 		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)},
 		resolver.Config{LoaderWait: time.Millisecond})
 	return server.New(server.Config{Debug: true}, res, operatorAuthn{sessions}, b.db, log)
@@ -692,7 +692,7 @@ func TestSessions_IdleAndAbsoluteTimeouts(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
 	log := slog.New(slog.DiscardHandler)
 	sessions := auth.NewSessions(b.db, auth.NewMemoryCache(clock.Now), auth.SessionConfig{}, clock.Now, log)
-	res := resolver.New(b.db, resolver.Services{Sessions: sessions, Hasher: b.hasher, Mailer: b.mail,
+	res := resolver.New(b.db, resolver.Services{Sessions: sessions, Hasher: b.hasher,
 		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)}, resolver.Config{})
 	h := server.New(server.Config{}, res, sessions, b.db, log)
 	_, id, _ := model.ParseGlobalID("id", b.createUser(t, "ada@example.com", "ada"))

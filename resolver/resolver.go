@@ -7,7 +7,6 @@ package resolver
 import (
 	"context"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -25,9 +24,7 @@ type Resolver struct {
 	sessions   *auth.Sessions
 	hasher     *auth.Hasher
 	throttle   *auth.Throttle
-	mailer     Mailer
 	jobs       Jobs
-	publicURL  *url.URL
 	now        func() time.Time
 	loaderWait time.Duration
 	log        *slog.Logger
@@ -38,10 +35,6 @@ type Services struct {
 	Sessions *auth.Sessions
 	Hasher   *auth.Hasher
 	Throttle *auth.Throttle
-	// Mailer delivers verification and reset links.
-	Mailer Mailer
-	// PublicURL is where users reach Usergraph; emailed links start with it.
-	PublicURL *url.URL
 	// Jobs enqueues background work inside the change's transaction; nil
 	// enqueues nothing.
 	Jobs Jobs
@@ -51,6 +44,9 @@ type Services struct {
 // and only if the change that causes it commits.
 type Jobs interface {
 	WelcomeTx(ctx context.Context, tx *db.Tx, userID uuid.UUID) error
+	// AccountEmailTx sends a verification or reset link (purpose is
+	// db.PurposeVerifyEmail or db.PurposeResetPassword).
+	AccountEmailTx(ctx context.Context, tx *db.Tx, userID uuid.UUID, purpose string) error
 }
 
 // Config configures the resolvers.
@@ -76,7 +72,7 @@ func New(d *db.DB, a Services, cfg Config) *Resolver {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, mailer: a.Mailer, jobs: a.Jobs, publicURL: a.PublicURL, now: cfg.Now, loaderWait: cfg.LoaderWait, log: cfg.Log}
+	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, jobs: a.Jobs, now: cfg.Now, loaderWait: cfg.LoaderWait, log: cfg.Log}
 }
 
 // OperationMiddleware gives each GraphQL operation its own dataloaders, and

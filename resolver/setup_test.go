@@ -45,6 +45,8 @@ type setupOpts struct {
 	loaderWait time.Duration
 	// now is the clock; nil means time.Now.
 	now func() time.Time
+	// workers runs the job workers (emails land in the bundle's mailbox).
+	workers bool
 }
 
 func setup(t *testing.T, opts ...setupOpts) *bundle {
@@ -59,7 +61,7 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 		if opts[0].loaderWait > 0 {
 			o.loaderWait = opts[0].loaderWait
 		}
-		o.now = opts[0].now
+		o.now, o.workers = opts[0].now, opts[0].workers
 	}
 	d := dbtest.New(t)
 	log := slog.New(slog.DiscardHandler)
@@ -70,34 +72,56 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 	throttle := auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, clock.Now, log)
 	mail := &mailbox{}
 	public, _ := url.Parse("https://users.example.com/app")
-	work, err := jobs.New(d, nil, jobs.Config{}) // enqueue only: workers have their own tests
+	work, err := jobs.New(d, mail, jobs.Config{Workers: o.workers, PublicURL: public})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := resolver.New(d, resolver.Services{Sessions: sessions, Hasher: hasher, Throttle: throttle, Mailer: mail, PublicURL: public, Jobs: work},
+	if o.workers {
+		if err := work.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = work.Stop(ctx)
+		})
+	}
+	res := resolver.New(d, resolver.Services{Sessions: sessions, Hasher: hasher, Throttle: throttle, Jobs: work},
 		resolver.Config{LoaderWait: o.loaderWait, Now: o.now})
 	h := server.New(server.Config{Introspection: true, Debug: true}, res, operatorAuthn{sessions}, d, log)
 	return &bundle{db: d, handler: h, sessions: sessions, hasher: hasher, token: operatorToken, throttleClock: clock, mail: mail}
 }
 
-// mailbox records account emails: delivery itself is an edge with its own
-// tests (SMTP).
+// mailbox records the emails the job workers send: SMTP delivery has its
+// own tests against a real SMTP server (package jobs).
 type mailbox struct {
 	mu   sync.Mutex
-	sent []resolver.AccountEmail
+	sent []jobs.Email
 }
 
-func (m *mailbox) SendAccountEmail(_ context.Context, e resolver.AccountEmail) error {
+func (m *mailbox) Send(_ context.Context, e jobs.Email) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sent = append(m.sent, e)
 	return nil
 }
 
-func (m *mailbox) all() []resolver.AccountEmail {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]resolver.AccountEmail(nil), m.sent...)
+// waitFor returns the emails once at least n have been sent.
+func (m *mailbox) waitFor(t *testing.T, n int) []jobs.Email {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m.mu.Lock()
+		got := append([]jobs.Email(nil), m.sent...)
+		m.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d emails after 30s, want %d", len(got), n)
+		}
+		time.Sleep(10 * time.Millisecond) // waiting on the workers, not timing the test
+	}
 }
 
 // fakeClock is a clock tests move by hand.

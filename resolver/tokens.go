@@ -2,72 +2,35 @@ package resolver
 
 import (
 	"context"
-	"net/url"
-	"time"
-
-	"github.com/google/uuid"
+	"errors"
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/model"
 )
 
-// Mailer delivers account emails. The token travels only inside the link,
-// never in logs or the database.
-type Mailer interface {
-	SendAccountEmail(ctx context.Context, m AccountEmail) error
-}
-
-// AccountEmail is one email carrying an action link.
-type AccountEmail struct {
-	To   string
-	Kind string // "verify_email" or "reset_password"
-	Link string
-}
-
-// Lifetimes of emailed tokens.
-const (
-	verifyTokenTTL = 24 * time.Hour
-	resetTokenTTL  = 30 * time.Minute
-)
-
-// link builds an action link from the configured public base URL, never
-// from the request's Host header (which an attacker controls).
-func (r *Resolver) link(path, token string) string {
-	u := *r.publicURL
-	u.Path = u.Path + path
-	u.RawQuery = url.Values{"token": {token}}.Encode()
-	return u.String()
-}
-
-// issueAndSend stores a new token for the user (voiding older ones) and
-// emails its link once the token is committed.
-func (r *Resolver) issueAndSend(ctx context.Context, userID uuid.UUID, to, purpose, kind, path string, ttl time.Duration, action string) error {
-	token, hash, err := auth.NewToken()
-	if err != nil {
-		return err
+// sendAccountEmail enqueues a verification or reset email in the
+// transaction that records the request. The job makes the token when it
+// runs: no token ever sits in the job table or the logs.
+func (r *Resolver) sendAccountEmail(ctx context.Context, u *model.User, purpose, action string) error {
+	if r.jobs == nil {
+		return errors.New("resolver: no job queue configured for account emails")
 	}
-	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
-		return change{action, model.KindUser, userID, nil}, tx.Tokens().Issue(ctx, userID, purpose, hash, r.now(), ttl)
-	}); err != nil {
-		return err
-	}
-	if err := r.mailer.SendAccountEmail(ctx, AccountEmail{To: to, Kind: kind, Link: r.link(path, token)}); err != nil {
-		r.log.ErrorContext(ctx, "account email not sent", "request_id", RequestID(ctx), "kind", kind, "err", err)
-	}
-	return nil
+	return r.write(ctx, func(tx *db.Tx) (change, error) {
+		return change{action, model.KindUser, u.ID, nil}, r.jobs.AccountEmailTx(ctx, tx, u.ID, purpose)
+	})
 }
 
 func (r *Resolver) requestEmailVerification(ctx context.Context) error {
 	v := auth.ViewerFrom(ctx)
-	u, err := r.db.Users().ByID(ctx, db.UserEmail|db.UserEmailVerifiedAt, v.UserID)
+	u, err := r.db.Users().ByID(ctx, db.UserEmailVerifiedAt, v.UserID)
 	if err != nil {
 		return err
 	}
 	if u.EmailVerifiedAt != nil {
 		return nil
 	}
-	return r.issueAndSend(ctx, u.ID, u.Email, db.PurposeVerifyEmail, "verify_email", "/verify-email", verifyTokenTTL, "email.verification_requested")
+	return r.sendAccountEmail(ctx, u, db.PurposeVerifyEmail, "email.verification_requested")
 }
 
 func (r *Resolver) verifyEmail(ctx context.Context, token string) error {
@@ -81,7 +44,8 @@ func (r *Resolver) verifyEmail(ctx context.Context, token string) error {
 }
 
 // requestPasswordReset answers the same whether or not the address has an
-// account.
+// account. However many requests come in, a recipient gets at most one
+// email a minute (a unique job).
 func (r *Resolver) requestPasswordReset(ctx context.Context, email string) error {
 	if err := model.ValidateEmail("input.email", email); err != nil {
 		return err
@@ -89,14 +53,14 @@ func (r *Resolver) requestPasswordReset(ctx context.Context, email string) error
 	if !r.throttle.AllowIP(ctx, "reset", auth.RequestFrom(ctx).IP) {
 		return errTooManyAttempts
 	}
-	u, err := r.db.Users().ByEmail(ctx, db.UserEmail|db.UserStatus, email)
+	u, err := r.db.Users().ByEmail(ctx, db.UserStatus, email)
 	if model.ErrorCode(err) == model.CodeNotFound || (err == nil && u.Status != model.UserStatusActive) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return r.issueAndSend(ctx, u.ID, u.Email, db.PurposeResetPassword, "reset_password", "/reset-password", resetTokenTTL, "password.reset_requested")
+	return r.sendAccountEmail(ctx, u, db.PurposeResetPassword, "password.reset_requested")
 }
 
 // resetPassword sets a new password from an emailed token and ends every

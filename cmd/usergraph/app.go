@@ -117,6 +117,7 @@ func mailFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "smtp-url", Sources: cli.EnvVars("SMTP_URL"), Usage: "smtp[s]://user:password@host:port; unset: .eml files in DATA_DIR/mail (embedded default) or no mail"},
 		&cli.StringFlag{Name: "mail-from", Value: "Usergraph <noreply@usergraph.local>", Sources: cli.EnvVars("MAIL_FROM"), Usage: "sender address of emails"},
+		&cli.StringFlag{Name: "public-url", Sources: cli.EnvVars("PUBLIC_URL"), Usage: "where users reach Usergraph, for emailed links (default: http://ADDR, or http://127.0.0.1:8080)"},
 	}
 }
 
@@ -137,7 +138,6 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "debug", Sources: cli.EnvVars("DEBUG"), Usage: "report SQL statements per operation in the response extensions (default: on in development mode)"},
 		&cli.DurationFlag{Name: "loader-wait", Value: time.Millisecond, Sources: cli.EnvVars("LOADER_WAIT"), Usage: "how long a dataloader collects keys before it queries"},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 15 * time.Second, Sources: cli.EnvVars("SHUTDOWN_TIMEOUT"), Usage: "how long in-flight requests may finish after SIGTERM"},
-		&cli.StringFlag{Name: "public-url", Sources: cli.EnvVars("PUBLIC_URL"), Usage: "where users reach Usergraph, for emailed links (default: http://ADDR)"},
 		&cli.StringFlag{Name: "trusted-proxies", Sources: cli.EnvVars("TRUSTED_PROXIES"), Usage: "comma-separated addresses/CIDRs of load balancers whose X-Forwarded-For is believed"},
 		&cli.BoolFlag{Name: "workers", Value: true, Sources: cli.EnvVars("WORKERS"), Usage: "run background job workers in this process (false: API only)"},
 		&cli.IntFlag{Name: "demo-users", Value: 300, Sources: cli.EnvVars("DEMO_USERS"), Usage: "users to seed on the embedded default's first start (0: none)"},

@@ -103,6 +103,18 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 		return c, fmt.Errorf("LOG_FORMAT: must be json or text, got %q", c.LogFormat)
 	}
 	if has("smtp-url") {
+		public := cmd.String("public-url")
+		if public == "" {
+			public = "http://127.0.0.1:8080"
+			if has("addr") {
+				public = "http://" + cmd.String("addr")
+			}
+		}
+		u, err := url.Parse(public)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("PUBLIC_URL: must be an http(s) URL such as https://users.example.com, got %q", public)
+		}
+		c.PublicURL = u
 		c.SMTPURL, c.MailFrom = cmd.String("smtp-url"), cmd.String("mail-from")
 		if c.SMTPURL != "" {
 			if _, err := jobs.NewSMTPSender(c.SMTPURL, c.MailFrom); err != nil {
@@ -174,13 +186,6 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	var err error
 	if c.TrustedProxies, err = server.ParseTrustedProxies(cmd.String("trusted-proxies")); err != nil {
 		return c, err
-	}
-	public := cmd.String("public-url")
-	if public == "" {
-		public = "http://" + c.Addr
-	}
-	if c.PublicURL, err = url.Parse(public); err != nil || (c.PublicURL.Scheme != "http" && c.PublicURL.Scheme != "https") || c.PublicURL.Host == "" {
-		return c, fmt.Errorf("PUBLIC_URL: must be an http(s) URL such as https://users.example.com, got %q", public)
 	}
 	c.Workers = cmd.Bool("workers")
 	c.DemoUsers = cmd.Int("demo-users")

@@ -6,26 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/usergraph/usergraph/jobs"
-	"github.com/usergraph/usergraph/resolver"
 )
-
-// logMailer stands in for email delivery until SMTP delivery through
-// background jobs exists. In development it logs the link so a developer can
-// click through verification and reset from GraphiQL; in production it
-// refuses to log links (they carry tokens) and reports the email as unsent.
-type logMailer struct {
-	log *slog.Logger
-	dev bool
-}
-
-func (m logMailer) SendAccountEmail(ctx context.Context, e resolver.AccountEmail) error {
-	if m.dev {
-		m.log.InfoContext(ctx, "account email (development: not sent, link logged)", "to", e.To, "kind", e.Kind, "link", e.Link)
-		return nil
-	}
-	m.log.WarnContext(ctx, "account email not sent: no mail delivery is configured", "kind", e.Kind)
-	return nil
-}
 
 // logSender stands in for SMTP until it lands: it logs that an email would
 // go out (recipient and subject, never a body that could carry a link).

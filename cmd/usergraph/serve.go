@@ -73,7 +73,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	work, err := jobs.New(database, sender, jobs.Config{Workers: cfg.Workers, Log: log})
+	work, err := jobs.New(database, sender, jobs.Config{Workers: cfg.Workers, Log: log, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return err
 	}
@@ -88,12 +88,10 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		}
 	}()
 	res := resolver.New(database, resolver.Services{
-		Sessions:  sessions,
-		Hasher:    auth.NewHasher(cfg.Hash, 0),
-		Throttle:  auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
-		Mailer:    logMailer{log: log, dev: cfg.Mode == "development"},
-		Jobs:      work,
-		PublicURL: cfg.PublicURL,
+		Sessions: sessions,
+		Hasher:   auth.NewHasher(cfg.Hash, 0),
+		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
+		Jobs:     work,
 	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log})
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
 		TrustedProxies: cfg.TrustedProxies},

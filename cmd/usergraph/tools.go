@@ -92,7 +92,7 @@ func runWorker(ctx context.Context, cfg Config, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	work, err := jobs.New(database, sender, jobs.Config{Workers: true, Log: log})
+	work, err := jobs.New(database, sender, jobs.Config{Workers: true, Log: log, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return err
 	}
