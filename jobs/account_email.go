@@ -101,5 +101,5 @@ func (w *accountEmailWorker) Work(ctx context.Context, job *river.Job[AccountEma
 	link.RawQuery = url.Values{"token": {token}}.Encode()
 	return w.sender.Send(ctx, Email{To: u.Email, Subject: subject,
 		Text:           fmt.Sprintf("%s:\n\n%s\n\nIf you did not ask for this, ignore this email.\n", intro, link.String()),
-		IdempotencyKey: fmt.Sprintf("account-%d", job.ID)})
+		IdempotencyKey: fmt.Sprintf("account-%d", job.ID), Link: link.String()})
 }

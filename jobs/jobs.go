@@ -44,6 +44,9 @@ type Email struct {
 	To, Subject, Text, HTML string
 	// IdempotencyKey identifies the email across retries (the job's id).
 	IdempotencyKey string
+	// Link is the action link the email carries, if any. Only the
+	// development FileSender logs it; it holds a token.
+	Link string
 }
 
 // Sender delivers email; the SMTP and development implementations live

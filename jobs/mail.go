@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -66,16 +67,20 @@ func (s *SMTPSender) Send(ctx context.Context, e Email) error {
 	return nil
 }
 
-// FileSender writes each message as an .eml file instead of sending it:
-// the development default, so a developer can open what would have gone
-// out.
+// FileSender writes each message as an .eml file instead of sending it, and
+// logs its action link: the development default, so a developer can click
+// through verification and reset. Never use it in production: the link
+// holds a token.
 type FileSender struct {
 	dir  string
 	from string
+	log  *slog.Logger
 }
 
-// NewFileSender writes messages under dir.
-func NewFileSender(dir, from string) *FileSender { return &FileSender{dir: dir, from: from} }
+// NewFileSender writes messages under dir and logs their links to log.
+func NewFileSender(dir, from string, log *slog.Logger) *FileSender {
+	return &FileSender{dir: dir, from: from, log: log}
+}
 
 // Send implements Sender.
 func (s *FileSender) Send(_ context.Context, e Email) error {
@@ -90,6 +95,7 @@ func (s *FileSender) Send(_ context.Context, e Email) error {
 	if err := m.WriteToFile(name); err != nil {
 		return fmt.Errorf("error writing email file: %w", err)
 	}
+	s.log.Info("email written (development: not sent)", "file", name, "to", e.To, "subject", e.Subject, "link", e.Link)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -95,7 +96,7 @@ func TestSMTPSender_RefusesBadURLs(t *testing.T) {
 func TestFileSender_WritesEML(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s := jobs.NewFileSender(dir, "noreply@example.com")
+	s := jobs.NewFileSender(dir, "noreply@example.com", slog.New(slog.DiscardHandler))
 	if err := s.Send(context.Background(), jobs.Email{To: "ada@example.com", Subject: "Hello", Text: "body", IdempotencyKey: "k1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func newSender(cfg Config, log *slog.Logger) (jobs.Sender, error) {
 	case cfg.Embedded:
 		dir := filepath.Join(cfg.DataDir, "mail")
 		log.Info("SMTP_URL is unset: emails are written as .eml files", "dir", dir)
-		return jobs.NewFileSender(dir, cfg.MailFrom), nil
+		return jobs.NewFileSender(dir, cfg.MailFrom, log), nil
 	default:
 		log.Warn("SMTP_URL is unset: emails are not sent")
 		return logSender{log: log}, nil
