@@ -36,6 +36,12 @@ func (t *Tx) Tokens() *TokenStore { return &TokenStore{db: t.Gorm} }
 // tokens of the same purpose: only the latest link works. Run it in a
 // transaction.
 func (s *TokenStore) Issue(ctx context.Context, userID uuid.UUID, purpose string, hash []byte, now time.Time, ttl time.Duration) error {
+	// Two issues for one user at once would each void only what was
+	// committed before them and leave two live tokens: serialize them.
+	if err := s.db.WithContext(ctx).Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+		"user_tokens:"+userID.String()+":"+purpose).Error; err != nil {
+		return translate("error locking tokens", err)
+	}
 	if err := s.db.WithContext(ctx).Exec(`UPDATE user_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
 		now, userID, purpose).Error; err != nil {
 		return translate("error voiding older tokens", err)
