@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -42,6 +43,17 @@ func WithViewer(ctx context.Context, v *Viewer) context.Context {
 func ViewerFrom(ctx context.Context) *Viewer {
 	v, _ := ctx.Value(viewerKey{}).(*Viewer)
 	return v
+}
+
+// MaxUserAgent is how much of a User-Agent header is kept (sessions and the
+// audit log store it; the database refuses more).
+const MaxUserAgent = 512
+
+// ClipUserAgent cuts a User-Agent header to MaxUserAgent bytes without
+// splitting a character (PostgreSQL refuses invalid UTF-8). The HTTP edge
+// applies it once, so nothing behind it needs to.
+func ClipUserAgent(ua string) string {
+	return strings.ToValidUTF8(ua[:min(len(ua), MaxUserAgent)], "")
 }
 
 // Request is what the auth resolvers need of the HTTP request: the client's

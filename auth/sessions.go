@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -123,7 +122,7 @@ func (s *Sessions) Create(ctx context.Context, tx *db.Tx, userID uuid.UUID, user
 		return "", nil, err
 	}
 	now := s.now().Truncate(time.Microsecond)
-	sess := &db.Session{ID: uuid.Must(uuid.NewV7()), UserID: userID, TokenHash: hash, UserAgent: truncate(userAgent, 512),
+	sess := &db.Session{ID: uuid.Must(uuid.NewV7()), UserID: userID, TokenHash: hash, UserAgent: userAgent,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.AbsoluteTimeout)}
 	if ip != "" {
 		sess.IP = &ip
@@ -232,14 +231,4 @@ func (s *Sessions) Cookie(token string, expires time.Time) *http.Cookie {
 // ExpiredCookie clears the session cookie.
 func (s *Sessions) ExpiredCookie() *http.Cookie {
 	return &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
-}
-
-// truncate cuts s to at most n bytes without splitting a character
-// (PostgreSQL rejects invalid UTF-8).
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "")
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
 }

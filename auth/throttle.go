@@ -218,11 +218,11 @@ func (s *RedisThrottleStore) Failures(ctx context.Context, account string) (int,
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("reading login failures: %w", err)
 	}
-	n, _ := strconv.Atoi(fmt.Sprint(vals[0]))
-	ns, _ := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
 	if vals[0] == nil {
 		return 0, time.Time{}, nil
 	}
+	n, _ := strconv.Atoi(fmt.Sprint(vals[0]))
+	ns, _ := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
 	return n, time.Unix(0, ns), nil
 }
 

@@ -33,11 +33,7 @@ type UserConnection struct {
 
 // Nodes returns the page's users without their cursors.
 func (c *UserConnection) Nodes() []*User {
-	nodes := make([]*User, len(c.Edges))
-	for i, e := range c.Edges {
-		nodes[i] = e.Node
-	}
-	return nodes
+	return nodesOf(c.Edges, func(e *UserEdge) *User { return e.Node })
 }
 
 // TotalCount counts the users across all pages.
@@ -58,11 +54,7 @@ type RoleConnection struct {
 
 // Nodes returns the page's roles without their cursors.
 func (c *RoleConnection) Nodes() []*Role {
-	nodes := make([]*Role, len(c.Edges))
-	for i, e := range c.Edges {
-		nodes[i] = e.Node
-	}
-	return nodes
+	return nodesOf(c.Edges, func(e *RoleEdge) *Role { return e.Node })
 }
 
 // TotalCount counts the roles across all pages.
@@ -83,11 +75,7 @@ type GroupConnection struct {
 
 // Nodes returns the page's groups without their cursors.
 func (c *GroupConnection) Nodes() []*Group {
-	nodes := make([]*Group, len(c.Edges))
-	for i, e := range c.Edges {
-		nodes[i] = e.Node
-	}
-	return nodes
+	return nodesOf(c.Edges, func(e *GroupEdge) *Group { return e.Node })
 }
 
 // TotalCount counts the groups across all pages.
@@ -111,11 +99,7 @@ type UserGroupConnection struct {
 
 // Nodes returns the page's groups without their cursors.
 func (c *UserGroupConnection) Nodes() []*Group {
-	nodes := make([]*Group, len(c.Edges))
-	for i, e := range c.Edges {
-		nodes[i] = e.Node
-	}
-	return nodes
+	return nodesOf(c.Edges, func(e *UserGroupEdge) *Group { return e.Node })
 }
 
 // TotalCount counts the user's groups across all pages.
@@ -139,12 +123,18 @@ type GroupMemberConnection struct {
 
 // Nodes returns the page's members without their cursors.
 func (c *GroupMemberConnection) Nodes() []*User {
-	nodes := make([]*User, len(c.Edges))
-	for i, e := range c.Edges {
-		nodes[i] = e.Node
-	}
-	return nodes
+	return nodesOf(c.Edges, func(e *GroupMemberEdge) *User { return e.Node })
 }
 
 // TotalCount counts the group's members across all pages.
 func (c *GroupMemberConnection) TotalCount(ctx context.Context) (int64, error) { return c.Count(ctx) }
+
+// nodesOf lists the nodes of a page's edges, for the connections' nodes
+// field.
+func nodesOf[E, N any](edges []*E, node func(*E) *N) []*N {
+	out := make([]*N, len(edges))
+	for i, e := range edges {
+		out[i] = node(e)
+	}
+	return out
+}

@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"encoding/json"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -77,7 +76,7 @@ func (r *Resolver) recordOutsideTx(ctx context.Context, c change) error {
 
 func (r *Resolver) auditEvent(ctx context.Context, c change) *db.AuditEvent {
 	req := auth.RequestFrom(ctx)
-	e := &db.AuditEvent{OccurredAt: r.now(), Action: c.action, UserAgent: truncateUTF8(req.UserAgent, 512)}
+	e := &db.AuditEvent{OccurredAt: r.now(), Action: c.action, UserAgent: req.UserAgent}
 	if v := auth.EffectiveViewer(ctx); v != nil {
 		e.ActorID = &v.UserID
 	}
@@ -92,10 +91,6 @@ func (r *Resolver) auditEvent(ctx context.Context, c change) *db.AuditEvent {
 		e.Metadata, _ = json.Marshal(c.meta)
 	}
 	return e
-}
-
-func truncateUTF8(s string, n int) string {
-	return strings.ToValidUTF8(s[:min(len(s), n)], "")
 }
 
 // auditLogFailure reports an audit write that failed where the request

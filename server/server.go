@@ -124,7 +124,7 @@ func authenticate(next http.Handler, authn Authenticator, trusted []netip.Prefix
 				ctx = auth.WithViewer(ctx, v)
 			}
 		}
-		ctx = auth.WithRequest(ctx, &auth.Request{IP: clientIP(r, trusted), UserAgent: r.UserAgent(),
+		ctx = auth.WithRequest(ctx, &auth.Request{IP: clientIP(r, trusted), UserAgent: auth.ClipUserAgent(r.UserAgent()),
 			SetCookie: func(c *http.Cookie) { http.SetCookie(w, c) }})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
