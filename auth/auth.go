@@ -20,6 +20,7 @@ const (
 	PermRolesManage  = "roles:manage"
 	PermGroupsManage = "groups:manage"
 	PermAuditRead    = "audit:read"
+	PermJobsManage   = "jobs:manage"
 )
 
 // Viewer is the authenticated user behind a request.

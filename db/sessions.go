@@ -138,14 +138,19 @@ type Credentials struct {
 	ID           uuid.UUID        `gorm:"column:id"`
 	PasswordHash *string          `gorm:"column:password_hash"`
 	Status       model.UserStatus `gorm:"column:status"`
+	// PendingDeletion: the user deleted their account and may still log in
+	// to cancel it.
+	PendingDeletion bool `gorm:"column:pending_deletion"`
 }
 
 // CredentialsFor finds a live user by email or username (ignoring case);
 // nil when there is none.
 func (s *UserStore) CredentialsFor(ctx context.Context, identifier string) (*Credentials, error) {
 	var c Credentials
-	err := s.db.WithContext(ctx).Raw(`SELECT id, password_hash, status FROM users
-		WHERE deleted_at IS NULL AND (email = ? OR lower(username) = lower(?)) LIMIT 1`,
+	// A self-deleted account inside its grace period still logs in: that
+	// is how its owner cancels the deletion.
+	err := s.db.WithContext(ctx).Raw(`SELECT id, password_hash, status, purge_after IS NOT NULL AS pending_deletion FROM users
+		WHERE (deleted_at IS NULL OR purge_after > now()) AND (email = ? OR lower(username) = lower(?)) LIMIT 1`,
 		normalizeEmail(identifier), identifier).Take(&c).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, nil
@@ -185,4 +190,29 @@ func (s *UserStore) SetPassword(ctx context.Context, id uuid.UUID, hash string, 
 func (s *UserStore) RecordLogin(ctx context.Context, id uuid.UUID, now time.Time) error {
 	return translate("error recording login", s.db.WithContext(ctx).
 		Exec("UPDATE users SET last_login_at = ? WHERE id = ?", now, id).Error)
+}
+
+// ByID returns a session whatever its state (a notice about a sign-in reads
+// where it came from); NOT_FOUND when it is gone.
+func (s *SessionStore) ByID(ctx context.Context, id uuid.UUID) (*Session, error) {
+	var sess Session
+	err := s.db.WithContext(ctx).Select("id", "user_id", "user_agent", "ip", "created_at", "last_seen_at", "expires_at", "revoked_at").
+		Where("id = ?", id).Take(&sess).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, model.NotFound("session")
+	}
+	if err != nil {
+		return nil, translate("error reading session", err)
+	}
+	return &sess, nil
+}
+
+// KnownDevice reports whether the user has signed in before with this user
+// agent (in a session other than except), which decides whether a sign-in
+// deserves a "new sign-in" notice.
+func (s *SessionStore) KnownDevice(ctx context.Context, userID uuid.UUID, userAgent string, except uuid.UUID) (bool, error) {
+	var known bool
+	err := s.db.WithContext(ctx).Raw(`SELECT EXISTS (SELECT 1 FROM sessions WHERE user_id = ? AND user_agent = ? AND id <> ?)`,
+		userID, userAgent, except).Scan(&known).Error
+	return known, translate("error reading sessions", err)
 }

@@ -235,10 +235,30 @@ func (s *UserStore) SoftDelete(ctx context.Context, id uuid.UUID, now time.Time)
 	return nil
 }
 
+// DeleteSelf soft-deletes a user at their own request, to be purged after
+// purgeAfter unless they log in before (CancelDeletion).
+func (s *UserStore) DeleteSelf(ctx context.Context, id uuid.UUID, now, purgeAfter time.Time) error {
+	res := s.db.WithContext(ctx).Exec("UPDATE users SET deleted_at = ?, purge_after = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+		now, purgeAfter, now, id)
+	if res.Error != nil {
+		return translate("error deleting account", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return model.NotFound("user")
+	}
+	return nil
+}
+
+// CancelDeletion brings back a self-deleted user inside the grace period.
+func (s *UserStore) CancelDeletion(ctx context.Context, id uuid.UUID, now time.Time) error {
+	return translate("error cancelling deletion", s.db.WithContext(ctx).Exec(
+		"UPDATE users SET deleted_at = NULL, purge_after = NULL, updated_at = ? WHERE id = ? AND purge_after > ?", now, id, now).Error)
+}
+
 // Restore brings a soft-deleted user back.
 func (s *UserStore) Restore(ctx context.Context, id uuid.UUID, now time.Time) (*model.User, error) {
 	var rows []model.User
-	err := s.db.WithContext(ctx).Raw("UPDATE users SET deleted_at = NULL, updated_at = ? WHERE id = ? AND deleted_at IS NOT NULL RETURNING *", now, id).
+	err := s.db.WithContext(ctx).Raw("UPDATE users SET deleted_at = NULL, purge_after = NULL, updated_at = ? WHERE id = ? AND deleted_at IS NOT NULL RETURNING *", now, id).
 		Scan(&rows).Error
 	if err != nil {
 		return nil, translate("error restoring user", err)

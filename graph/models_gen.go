@@ -3,6 +3,10 @@
 package graph
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/usergraph/usergraph/model"
@@ -103,6 +107,16 @@ type DeleteGroupPayload struct {
 	DeletedGroupID string `json:"deletedGroupId"`
 }
 
+type DeleteMyAccountInput struct {
+	// Your current password, to confirm.
+	Password string `json:"password"`
+}
+
+type DeleteMyAccountPayload struct {
+	// When the account is erased for good, unless you log in before then.
+	PurgeAfter time.Time `json:"purgeAfter"`
+}
+
 type DeleteRoleInput struct {
 	ID string `json:"id"`
 }
@@ -116,6 +130,20 @@ type DeleteUserPayload struct {
 	DeletedUserID string `json:"deletedUserId"`
 }
 
+// An export file.
+type Export struct {
+	Format ExportFormat `json:"format"`
+	// Rows written so far (the total when finished).
+	Rows int `json:"rows"`
+	// Rows to write, once counted.
+	RowsTotal *int `json:"rowsTotal,omitempty"`
+	Bytes     int  `json:"bytes"`
+	// Where to download the finished file with your session (cookie or bearer token); null until it is ready.
+	DownloadURL *string `json:"downloadUrl,omitempty"`
+	// The file is deleted after this.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
 type GroupMemberInput struct {
 	GroupID string `json:"groupId"`
 	UserID  string `json:"userId"`
@@ -126,6 +154,86 @@ type GroupMemberInput struct {
 type GroupOrder struct {
 	Field     model.NamedOrderField `json:"field"`
 	Direction model.OrderDirection  `json:"direction"`
+}
+
+// A row of an import that was not imported.
+type ImportRowError struct {
+	// The line in the file (the header is line 1).
+	Line int `json:"line"`
+	// The column at fault, if one is.
+	Field   *string `json:"field,omitempty"`
+	Message string  `json:"message"`
+}
+
+type ImportUsersInput struct {
+	// Makes the request safe to retry: the same key from the same user returns
+	// the first import instead of starting another.
+	IdempotencyKey string `json:"idempotencyKey"`
+	// The CSV itself: a header row naming `email` and `username` columns, and
+	// optionally `display_name` and `status`. Give this or `url`.
+	CSV *string `json:"csv,omitempty"`
+	// An http(s) URL the server downloads the CSV from; only hosts in IMPORT_URL_HOSTS are allowed.
+	URL *string `json:"url,omitempty"`
+}
+
+type ImportUsersPayload struct {
+	Job *Job `json:"job"`
+	// False when the idempotency key returned an earlier import.
+	Created bool `json:"created"`
+}
+
+// A background job. Its requester and admins (`jobs:manage`) can see it;
+// to anyone else it does not exist.
+type Job struct {
+	ID string `json:"id"`
+	// What the job does, such as `export` or `import_users`.
+	Kind  string   `json:"kind"`
+	Queue string   `json:"queue"`
+	State JobState `json:"state"`
+	// Attempts so far, the running one included.
+	Attempts    int `json:"attempts"`
+	MaxAttempts int `json:"maxAttempts"`
+	// From 0 to 1, for jobs that report it (exports and imports).
+	Progress *float64 `json:"progress,omitempty"`
+	// Why the last attempt failed, without internal details (those are in the worker log).
+	LastError *string   `json:"lastError,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	// When the job runs (or ran) next.
+	ScheduledAt time.Time `json:"scheduledAt"`
+	// When it completed, was cancelled or was discarded.
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	// The export this job writes, if it is an export.
+	Export *Export `json:"export,omitempty"`
+	// The import this job runs, if it is an import.
+	Import *model.UserImport `json:"import,omitempty"`
+}
+
+func (Job) IsNode()            {}
+func (this Job) GetID() string { return this.ID }
+
+type JobConnection struct {
+	Edges    []JobEdge       `json:"edges"`
+	Nodes    []Job           `json:"nodes"`
+	PageInfo *model.PageInfo `json:"pageInfo"`
+}
+
+type JobEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Job   `json:"node"`
+}
+
+type JobFilter struct {
+	Kinds  []string   `json:"kinds,omitempty"`
+	Queues []string   `json:"queues,omitempty"`
+	States []JobState `json:"states,omitempty"`
+}
+
+type JobIDInput struct {
+	ID string `json:"id"`
+}
+
+type JobPayload struct {
+	Job *Job `json:"job"`
 }
 
 type LoginInput struct {
@@ -186,6 +294,12 @@ type RequestPasswordResetInput struct {
 type RequestPayload struct {
 	// Always true: the answer does not tell whether an email was sent.
 	Ok bool `json:"ok"`
+}
+
+type RequestUserExportInput struct {
+	// Which users; the same filter as `users`.
+	Filter *UserFilter  `json:"filter,omitempty"`
+	Format ExportFormat `json:"format"`
 }
 
 type ResetPasswordInput struct {
@@ -338,4 +452,137 @@ type VerifyEmailInput struct {
 
 type VerifyEmailPayload struct {
 	Ok bool `json:"ok"`
+}
+
+type ExportFormat string
+
+const (
+	// Comma-separated values with a header row (user exports).
+	ExportFormatCSV ExportFormat = "CSV"
+	// One JSON object per line (user exports).
+	ExportFormatJSONL ExportFormat = "JSONL"
+	// One JSON document (personal data exports).
+	ExportFormatJSON ExportFormat = "JSON"
+)
+
+var AllExportFormat = []ExportFormat{
+	ExportFormatCSV,
+	ExportFormatJSONL,
+	ExportFormatJSON,
+}
+
+func (e ExportFormat) IsValid() bool {
+	switch e {
+	case ExportFormatCSV, ExportFormatJSONL, ExportFormatJSON:
+		return true
+	}
+	return false
+}
+
+func (e ExportFormat) String() string {
+	return string(e)
+}
+
+func (e *ExportFormat) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ExportFormat(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ExportFormat", str)
+	}
+	return nil
+}
+
+func (e ExportFormat) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ExportFormat) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ExportFormat) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a job is in its life (River's job states).
+type JobState string
+
+const (
+	// Waiting for a worker.
+	JobStateAvailable JobState = "AVAILABLE"
+	// Waiting for its time (a delayed or backed-off retry).
+	JobStateScheduled JobState = "SCHEDULED"
+	// Waiting on a dependency.
+	JobStatePending JobState = "PENDING"
+	JobStateRunning JobState = "RUNNING"
+	// Failed; will run again after a backoff.
+	JobStateRetryable JobState = "RETRYABLE"
+	JobStateCompleted JobState = "COMPLETED"
+	JobStateCancelled JobState = "CANCELLED"
+	// Failed for the last time, or discarded as unrecoverable.
+	JobStateDiscarded JobState = "DISCARDED"
+)
+
+var AllJobState = []JobState{
+	JobStateAvailable,
+	JobStateScheduled,
+	JobStatePending,
+	JobStateRunning,
+	JobStateRetryable,
+	JobStateCompleted,
+	JobStateCancelled,
+	JobStateDiscarded,
+}
+
+func (e JobState) IsValid() bool {
+	switch e {
+	case JobStateAvailable, JobStateScheduled, JobStatePending, JobStateRunning, JobStateRetryable, JobStateCompleted, JobStateCancelled, JobStateDiscarded:
+		return true
+	}
+	return false
+}
+
+func (e JobState) String() string {
+	return string(e)
+}
+
+func (e *JobState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = JobState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid JobState", str)
+	}
+	return nil
+}
+
+func (e JobState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *JobState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e JobState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -45,44 +45,36 @@ func (j *Jobs) AccountEmailTx(ctx context.Context, tx *db.Tx, userID uuid.UUID, 
 	if purpose == db.PurposeResetPassword {
 		opts.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: time.Minute}
 	}
-	sqlTx, err := sqlTxOf(tx)
-	if err != nil {
-		return err
-	}
-	if _, err := j.inserter.InsertTx(ctx, sqlTx, args, &opts); err != nil {
-		return fmt.Errorf("error enqueueing account email: %w", err)
-	}
-	return nil
+	_, err := j.insertTx(ctx, tx, args, &opts, uuid.Nil)
+	return err
 }
 
 type accountEmailWorker struct {
 	river.WorkerDefaults[AccountEmailArgs]
-	db        *db.DB
-	sender    Sender
-	publicURL *url.URL
+	*mailer
 }
 
 func (w *accountEmailWorker) Work(ctx context.Context, job *river.Job[AccountEmailArgs]) error {
-	u, err := w.db.Users().ByID(ctx, db.UserEmail|db.UserStatus|db.UserEmailVerifiedAt, job.Args.UserID)
-	if model.ErrorCode(err) == model.CodeNotFound {
-		return nil // deleted since
-	}
-	if err != nil {
+	u, err := w.recipient(ctx, job.Args.UserID)
+	if u == nil || err != nil {
 		return err
 	}
 	var ttl time.Duration
-	var path, subject, intro string
+	var path, subject string
+	l := letter{Outro: "If you did not ask for this, ignore this email."}
 	switch job.Args.Purpose {
 	case db.PurposeVerifyEmail:
 		if u.EmailVerifiedAt != nil {
 			return nil
 		}
-		ttl, path, subject, intro = VerifyTokenTTL, "/verify-email", "Confirm your email address", "Confirm your email address"
+		ttl, path, subject = VerifyTokenTTL, "/verify-email", "Confirm your email address"
+		l.Intro, l.Action = "please confirm that this is your email address (the link works for 24 hours).", "Confirm your email address"
 	case db.PurposeResetPassword:
 		if u.Status != model.UserStatusActive {
 			return nil
 		}
-		ttl, path, subject, intro = ResetTokenTTL, "/reset-password", "Reset your password", "Reset your password (valid 30 minutes)"
+		ttl, path, subject = ResetTokenTTL, "/reset-password", "Reset your password"
+		l.Intro, l.Action = "someone asked to reset your password (the link works for 30 minutes).", "Choose a new password"
 	default:
 		return river.JobCancel(fmt.Errorf("unknown purpose %q", job.Args.Purpose))
 	}
@@ -96,10 +88,6 @@ func (w *accountEmailWorker) Work(ctx context.Context, job *river.Job[AccountEma
 	}); err != nil {
 		return err
 	}
-	link := *w.publicURL
-	link.Path += path
-	link.RawQuery = url.Values{"token": {token}}.Encode()
-	return w.sender.Send(ctx, Email{To: u.Email, Subject: subject,
-		Text:           fmt.Sprintf("%s:\n\n%s\n\nIf you did not ask for this, ignore this email.\n", intro, link.String()),
-		IdempotencyKey: fmt.Sprintf("account-%d", job.ID), Link: link.String()})
+	l.Link = w.link(path, url.Values{"token": {token}})
+	return w.deliver(ctx, job.ID, job.Kind, u, subject, l)
 }

@@ -1,11 +1,14 @@
 // Package jobs owns background work on River (github.com/riverqueue/river)
 // in the application's PostgreSQL: enqueueing inside the transaction of the
-// change that causes a job, and the workers that run them.
+// change that causes a job, the workers that run them, and the periodic
+// maintenance that River's elected leader schedules once across instances.
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,8 +21,17 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/usergraph/usergraph/db"
+)
+
+// Queue names. Each has its own concurrency, so a burst of exports never
+// delays a password reset email.
+const (
+	QueueEmail       = "email"
+	QueueReports     = "reports"
+	QueueMaintenance = "maintenance"
 )
 
 // Config configures background work.
@@ -32,11 +44,46 @@ type Config struct {
 	PollOnly bool
 	// EmailConcurrency is how many emails are sent at once. Defaults to 5.
 	EmailConcurrency int
-	// Log receives River's own log lines.
+	// ReportConcurrency is how many exports and imports run at once.
+	// Defaults to 2.
+	ReportConcurrency int
+	// RescueAfter is how long a job may run before River considers its
+	// worker dead and makes it available again (after a crash or SIGKILL).
+	// Jobs time out at three quarters of it. Defaults to 10 minutes.
+	RescueAfter time.Duration
+	// Log receives River's own log lines and the details of job errors.
 	Log *slog.Logger
 	// PublicURL is where users reach Usergraph; emailed links start with
 	// it, never with a request's Host header.
 	PublicURL *url.URL
+	// ExportDir holds finished export files. Instances that serve
+	// downloads must see the same directory as the workers (a shared
+	// volume) when they run apart.
+	ExportDir string
+	// ExportTTL is how long an export file stays downloadable. Defaults to
+	// 7 days.
+	ExportTTL time.Duration
+	// AuditRetention is how long audit events are kept (whole months are
+	// dropped once they are older); 0 keeps them forever.
+	AuditRetention time.Duration
+	// ImportURLHosts are the hosts (host or host:port) imports may be
+	// fetched from; empty allows inline CSV only.
+	ImportURLHosts []string
+	// MaintenanceInterval is how often the maintenance job runs. Defaults
+	// to an hour.
+	MaintenanceInterval time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	c.EmailConcurrency = cmp.Or(c.EmailConcurrency, 5)
+	c.ReportConcurrency = cmp.Or(c.ReportConcurrency, 2)
+	c.RescueAfter = cmp.Or(c.RescueAfter, 10*time.Minute)
+	c.ExportTTL = cmp.Or(c.ExportTTL, 7*24*time.Hour)
+	c.MaintenanceInterval = cmp.Or(c.MaintenanceInterval, time.Hour)
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
 }
 
 // Email is one message to send.
@@ -45,56 +92,68 @@ type Email struct {
 	// IdempotencyKey identifies the email across retries (the job's id).
 	IdempotencyKey string
 	// Link is the action link the email carries, if any. Only the
-	// development FileSender logs it; it holds a token.
+	// development FileSender logs it; it may hold a token.
 	Link string
 }
 
 // Sender delivers email; the SMTP and development implementations live
-// elsewhere.
+// elsewhere. A delivery the server refused for good returns an error
+// wrapping *PermanentError: it is not retried.
 type Sender interface {
 	Send(ctx context.Context, e Email) error
 }
 
-// Jobs enqueues and works jobs.
+// Jobs enqueues, inspects and works jobs.
 type Jobs struct {
 	inserter *river.Client[*sql.Tx]
 	worker   *river.Client[pgx.Tx]
+	cfg      Config
+	db       *db.DB
 }
 
 // New sets up River over d. Enqueueing goes through River's database/sql
 // driver so it can join gorm's transactions; workers use the pgx driver so
 // LISTEN/NOTIFY wakes them.
 func New(d *db.DB, sender Sender, cfg Config) (*Jobs, error) {
-	if cfg.EmailConcurrency == 0 {
-		cfg.EmailConcurrency = 5
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
+	cfg = cfg.withDefaults()
 	inserter, err := river.NewClient(riverdatabasesql.New(d.SQL), &river.Config{Logger: cfg.Log})
 	if err != nil {
 		return nil, fmt.Errorf("error creating job inserter: %w", err)
 	}
-	j := &Jobs{inserter: inserter}
+	j := &Jobs{inserter: inserter, cfg: cfg, db: d}
 	if !cfg.Workers {
 		return j, nil
 	}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &welcomeWorker{db: d, sender: sender})
 	if cfg.PublicURL == nil {
 		return nil, errors.New("jobs: PublicURL is required to run workers")
 	}
-	river.AddWorker(workers, &accountEmailWorker{db: d, sender: sender, publicURL: cfg.PublicURL})
+	if cfg.ExportDir == "" {
+		return nil, errors.New("jobs: ExportDir is required to run workers")
+	}
+	m := &mailer{db: d, sender: sender, publicURL: cfg.PublicURL, log: cfg.Log}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &welcomeWorker{mailer: m})
+	river.AddWorker(workers, &accountEmailWorker{mailer: m})
+	river.AddWorker(workers, &noticeWorker{mailer: m})
+	river.AddWorker(workers, &exportWorker{db: d, dir: cfg.ExportDir, mailer: m, log: cfg.Log})
+	river.AddWorker(workers, &importWorker{db: d, log: cfg.Log, allowed: cfg.ImportURLHosts})
+	river.AddWorker(workers, &maintenanceWorker{db: d, cfg: cfg})
 	j.worker, err = river.NewClient(riverpgxv5.New(d.Pool), &river.Config{
 		Logger:   cfg.Log,
 		PollOnly: cfg.PollOnly,
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 2},
 			QueueEmail:         {MaxWorkers: cfg.EmailConcurrency},
+			QueueReports:       {MaxWorkers: cfg.ReportConcurrency},
+			QueueMaintenance:   {MaxWorkers: 1},
 		},
 		Workers:              workers,
-		JobTimeout:           time.Minute,
-		RescueStuckJobsAfter: 5 * time.Minute,
+		Middleware:           []rivertype.Middleware{&safeErrors{log: cfg.Log}},
+		JobTimeout:           cfg.RescueAfter * 3 / 4,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.MaintenanceInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return MaintenanceArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "maintenance", RunOnStart: true})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("error creating job workers: %w", err)
@@ -120,24 +179,44 @@ func (j *Jobs) Stop(ctx context.Context) error {
 }
 
 // insertTx enqueues args inside tx: the job exists if and only if the
-// transaction commits.
-func (j *Jobs) insertTx(ctx context.Context, tx *db.Tx, args river.JobArgs) error {
+// transaction commits. requestedBy, when set, is recorded in the job's
+// metadata so its requester may see it.
+func (j *Jobs) insertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts, requestedBy uuid.UUID) (*rivertype.JobRow, error) {
 	sqlTx, err := sqlTxOf(tx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := j.inserter.InsertTx(ctx, sqlTx, args, nil); err != nil {
-		return fmt.Errorf("error enqueueing %s: %w", args.Kind(), err)
+	if requestedBy != uuid.Nil {
+		if opts == nil {
+			o := args.(river.JobArgsWithInsertOpts).InsertOpts()
+			opts = &o
+		}
+		opts.Metadata, _ = json.Marshal(Metadata{RequestedBy: requestedBy})
 	}
-	return nil
+	res, err := j.inserter.InsertTx(ctx, sqlTx, args, opts)
+	if err != nil {
+		return nil, fmt.Errorf("error enqueueing %s: %w", args.Kind(), err)
+	}
+	return res.Job, nil
 }
 
-// Queue names.
-const QueueEmail = "email"
+// Metadata is what Usergraph keeps in a job's metadata.
+type Metadata struct {
+	RequestedBy uuid.UUID `json:"requested_by,omitzero"`
+}
+
+// MetadataOf decodes a job's metadata; unknown keys (River's own) are
+// ignored.
+func MetadataOf(job *rivertype.JobRow) Metadata {
+	var m Metadata
+	_ = json.Unmarshal(job.Metadata, &m)
+	return m
+}
 
 // WelcomeTx enqueues the welcome email for a new user inside tx.
 func (j *Jobs) WelcomeTx(ctx context.Context, tx *db.Tx, userID uuid.UUID) error {
-	return j.insertTx(ctx, tx, WelcomeEmailArgs{UserID: userID})
+	_, err := j.insertTx(ctx, tx, WelcomeEmailArgs{UserID: userID}, nil, uuid.Nil)
+	return err
 }
 
 // Migrate applies River's own migrations (its job tables) to the database.

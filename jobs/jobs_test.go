@@ -30,7 +30,7 @@ func TestWelcome_WorkerSendsForCommittedUsersOnly(t *testing.T) {
 	ctx := context.Background()
 	sent := make(outbox, 10)
 	public, _ := url.Parse("https://users.example.com")
-	work, err := jobs.New(d, sent, jobs.Config{Workers: true, PublicURL: public})
+	work, err := jobs.New(d, sent, jobs.Config{Workers: true, PublicURL: public, ExportDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestWelcome_WorkerSendsForCommittedUsersOnly(t *testing.T) {
 		t.Fatal("no welcome email within 30s")
 	}
 	var ghost int
-	if err := d.Pool.QueryRow(ctx, "SELECT count(*) FROM river_job").Scan(&ghost); err != nil || ghost != 1 {
+	if err := d.Pool.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE kind = 'welcome_email'").Scan(&ghost); err != nil || ghost != 1 {
 		t.Fatalf("jobs in the table: %d (%v), want 1: the rolled-back user's job must not exist", ghost, err)
 	}
 }

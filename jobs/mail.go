@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -62,9 +63,24 @@ func (s *SMTPSender) Send(ctx context.Context, e Email) error {
 		return fmt.Errorf("error configuring SMTP: %w", err)
 	}
 	if err := c.DialAndSendWithContext(ctx, m); err != nil {
-		return fmt.Errorf("error sending email: %w", err)
+		return classify(err)
 	}
 	return nil
+}
+
+// classify marks a 5xx answer to the envelope or the message as permanent:
+// that recipient or message will never be accepted. Everything else (the
+// server down, 4xx, a failed login, a timeout) is temporary and retried with
+// backoff, so mail goes out once the server recovers.
+func classify(err error) error {
+	var se *mail.SendError
+	if errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600 {
+		switch se.Reason {
+		case mail.ErrSMTPMailFrom, mail.ErrSMTPRcptTo, mail.ErrSMTPData, mail.ErrSMTPDataClose:
+			return &PermanentError{Code: se.ErrorCode(), Err: err}
+		}
+	}
+	return fmt.Errorf("error sending email: %w", err)
 }
 
 // FileSender writes each message as an .eml file instead of sending it, and

@@ -2,14 +2,9 @@ package jobs
 
 import (
 	"context"
-	"fmt"
-	"html"
 
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
-
-	"github.com/usergraph/usergraph/db"
-	"github.com/usergraph/usergraph/model"
 )
 
 // WelcomeEmailArgs greets a new user. Arguments hold ids, never addresses or
@@ -28,24 +23,16 @@ func (WelcomeEmailArgs) InsertOpts() river.InsertOpts {
 
 type welcomeWorker struct {
 	river.WorkerDefaults[WelcomeEmailArgs]
-	db     *db.DB
-	sender Sender
+	*mailer
 }
 
 func (w *welcomeWorker) Work(ctx context.Context, job *river.Job[WelcomeEmailArgs]) error {
-	u, err := w.db.Users().ByID(ctx, db.UserEmail|db.UserDisplayName, job.Args.UserID)
-	if model.ErrorCode(err) == model.CodeNotFound {
-		return nil // deleted since: nobody to greet
+	u, err := w.recipient(ctx, job.Args.UserID)
+	if u == nil || err != nil {
+		return err // nil when deleted since: nobody to greet
 	}
-	if err != nil {
-		return err
-	}
-	name := u.DisplayName
-	if name == "" {
-		name = "there"
-	}
-	return w.sender.Send(ctx, Email{To: u.Email, Subject: "Welcome to Usergraph",
-		Text:           fmt.Sprintf("Hello %s,\n\nyour Usergraph account is ready.\n", name),
-		HTML:           fmt.Sprintf("<p>Hello %s,</p><p>your Usergraph account is ready.</p>", html.EscapeString(name)),
-		IdempotencyKey: fmt.Sprintf("welcome-%d", job.ID)})
+	return w.deliver(ctx, job.ID, job.Kind, u, "Welcome to "+Product, letter{
+		Intro: "your " + Product + " account is ready.",
+		Link:  w.link("/", nil), Action: "Open " + Product,
+	})
 }

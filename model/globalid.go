@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/base64"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -92,3 +93,37 @@ func (r Role) GetID() string { return GlobalID(KindRole, r.ID) }
 
 // GetID returns the group's global ID (the Node interface's id).
 func (g Group) GetID() string { return GlobalID(KindGroup, g.ID) }
+
+// JobGlobalID encodes the global ID of a background job: "Job:<id>".
+func JobGlobalID(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(string(KindJob) + ":" + strconv.FormatInt(id, 10)))
+}
+
+// ParseJobID decodes a job's global ID; a BAD_USER_INPUT error naming
+// field for anything else.
+func ParseJobID(field, gid string) (int64, error) {
+	bad := Invalid(field, "%q is not the ID of a Job", truncate(gid, 64))
+	if len(gid) > 100 {
+		return 0, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(gid)
+	if err != nil {
+		return 0, bad
+	}
+	kind, rest, ok := strings.Cut(string(raw), ":")
+	if !ok || Kind(kind) != KindJob {
+		return 0, bad
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != rest {
+		return 0, bad
+	}
+	return id, nil
+}
+
+// IsJobID reports whether gid looks like a job's global ID, so node(id:)
+// can route it.
+func IsJobID(gid string) bool {
+	_, err := ParseJobID("id", gid)
+	return err == nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/model"
 )
 
@@ -140,6 +141,19 @@ func (r *Resolver) login(ctx context.Context, identifier, password string) (stri
 		if err := tx.Users().RecordLogin(ctx, creds.ID, now); err != nil {
 			return err
 		}
+		if creds.PendingDeletion {
+			if err := tx.Users().CancelDeletion(ctx, creds.ID, now); err != nil {
+				return err
+			}
+			e := r.auditEvent(ctx, change{"user.delete_cancel", model.KindUser, creds.ID, nil})
+			e.ActorID = &creds.ID
+			if err := tx.Audit().Record(ctx, e); err != nil {
+				return err
+			}
+		}
+		if err := r.signInNotice(ctx, tx, creds.ID, sess); err != nil {
+			return err
+		}
 		e := r.auditEvent(ctx, change{"login.success", model.KindUser, creds.ID, map[string]any{"session": model.GlobalID(model.KindSession, sess.ID)}})
 		e.ActorID = &creds.ID
 		return tx.Audit().Record(ctx, e)
@@ -193,6 +207,9 @@ func (r *Resolver) changePassword(ctx context.Context, current, next string) (st
 		if token, sess, err = r.sessions.Create(ctx, tx, v.UserID, req.UserAgent, req.IP); err != nil {
 			return err
 		}
+		if err := r.notice(ctx, tx, v.UserID, jobs.NoticePasswordChanged, uuid.Nil); err != nil {
+			return err
+		}
 		return tx.Audit().Record(ctx, r.auditEvent(ctx, change{"password.change", model.KindUser, v.UserID, nil}))
 	})
 	if err != nil {
@@ -232,6 +249,28 @@ func (r *Resolver) loginFailed(ctx context.Context, userID *uuid.UUID, locked bo
 	if err := r.recordOutsideTx(ctx, c); err != nil {
 		r.auditLogFailure(ctx, err)
 	}
+}
+
+// notice enqueues a security notice in the transaction of the change it
+// reports.
+func (r *Resolver) notice(ctx context.Context, tx *db.Tx, userID uuid.UUID, notice string, sessionID uuid.UUID) error {
+	if r.jobs == nil {
+		return nil
+	}
+	return r.jobs.NoticeTx(ctx, tx, userID, notice, sessionID, r.now())
+}
+
+// signInNotice tells the user about a sign-in from a device (user agent)
+// their account has not used before, when SignInNotices is on.
+func (r *Resolver) signInNotice(ctx context.Context, tx *db.Tx, userID uuid.UUID, sess *db.Session) error {
+	if !r.cfg.SignInNotices || r.jobs == nil {
+		return nil
+	}
+	known, err := tx.Sessions().KnownDevice(ctx, userID, sess.UserAgent, sess.ID)
+	if err != nil || known {
+		return err
+	}
+	return r.notice(ctx, tx, userID, jobs.NoticeNewSignIn, sess.ID)
 }
 
 // welcome enqueues the welcome email in the transaction that creates the

@@ -4,10 +4,13 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/usergraph/usergraph/auth"
+	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/model"
 )
 
@@ -81,4 +84,21 @@ func repeatsSensitiveMutation(op *graphql.OperationContext) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// canSeeJob: a job is visible to whoever requested it and to job admins.
+func canSeeJob(v *auth.Viewer, row *rivertype.JobRow) bool {
+	if v == nil {
+		return false
+	}
+	return v.Can(auth.PermJobsManage) || jobs.MetadataOf(row).RequestedBy == v.UserID
+}
+
+// canDownloadExport: an export's file goes to its requester; a user export
+// also to job admins; a personal data export to its owner only.
+func canDownloadExport(v *auth.Viewer, e *db.Export) bool {
+	if v == nil {
+		return false
+	}
+	return e.RequestedBy == v.UserID || e.Kind == db.ExportUsers && v.Can(auth.PermJobsManage)
 }

@@ -11,10 +11,12 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/model"
 )
 
@@ -28,6 +30,7 @@ type Resolver struct {
 	now        func() time.Time
 	loaderWait time.Duration
 	log        *slog.Logger
+	cfg        Config
 }
 
 // Services are the collaborators of the resolvers beyond the database.
@@ -47,6 +50,16 @@ type Jobs interface {
 	// AccountEmailTx sends a verification or reset link (purpose is
 	// db.PurposeVerifyEmail or db.PurposeResetPassword).
 	AccountEmailTx(ctx context.Context, tx *db.Tx, userID uuid.UUID, purpose string) error
+	// NoticeTx sends a security notice (jobs.NoticePasswordChanged, or
+	// jobs.NoticeNewSignIn naming the new session).
+	NoticeTx(ctx context.Context, tx *db.Tx, userID uuid.UUID, notice string, sessionID uuid.UUID, at time.Time) error
+	ExportTx(ctx context.Context, tx *db.Tx, requestedBy uuid.UUID, kind, format string, filter model.UserFilter, now time.Time) (*rivertype.JobRow, *db.Export, error)
+	ImportTx(ctx context.Context, tx *db.Tx, requestedBy uuid.UUID, key, csv, sourceURL string, now time.Time) (*rivertype.JobRow, bool, error)
+	ExportPath(e *db.Export) (path, name string)
+	Job(ctx context.Context, id int64) (*rivertype.JobRow, error)
+	List(ctx context.Context, f jobs.JobFilter, first int, after string) ([]*rivertype.JobRow, bool, error)
+	Retry(ctx context.Context, id int64) (*rivertype.JobRow, error)
+	Cancel(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 // Config configures the resolvers.
@@ -59,6 +72,14 @@ type Config struct {
 	// Log receives what a request cannot report to its client. Defaults to
 	// discarding it.
 	Log *slog.Logger
+	// SignInNotices emails a user when their account is signed in to from
+	// a device (user agent) it has not seen before.
+	SignInNotices bool
+	// DeletionGrace is how long a self-deleted account can still be
+	// recovered by logging in. Defaults to 30 days.
+	DeletionGrace time.Duration
+	// ImportURLHosts are the hosts importUsers may download from.
+	ImportURLHosts []string
 }
 
 // New returns the root resolver.
@@ -72,7 +93,11 @@ func New(d *db.DB, a Services, cfg Config) *Resolver {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, jobs: a.Jobs, now: cfg.Now, loaderWait: cfg.LoaderWait, log: cfg.Log}
+	if cfg.DeletionGrace <= 0 {
+		cfg.DeletionGrace = 30 * 24 * time.Hour
+	}
+	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, jobs: a.Jobs, now: cfg.Now,
+		loaderWait: cfg.LoaderWait, log: cfg.Log, cfg: cfg}
 }
 
 // OperationMiddleware gives each GraphQL operation its own dataloaders, and

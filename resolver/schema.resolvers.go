@@ -15,6 +15,13 @@ import (
 )
 
 func (r *queryResolver) Node(ctx context.Context, id string) (graph.Node, error) {
+	if model.IsJobID(id) {
+		j, err := r.Job(ctx, id)
+		if j == nil || err != nil {
+			return nil, err
+		}
+		return j, nil
+	}
 	kind, nid, err := model.ParseGlobalID("id", id)
 	if err != nil {
 		return nil, err

@@ -47,6 +47,8 @@ type setupOpts struct {
 	now func() time.Time
 	// workers runs the job workers (emails land in the bundle's mailbox).
 	workers bool
+	// signInNotices emails "new sign-in" notices.
+	signInNotices bool
 }
 
 func setup(t *testing.T, opts ...setupOpts) *bundle {
@@ -61,7 +63,7 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 		if opts[0].loaderWait > 0 {
 			o.loaderWait = opts[0].loaderWait
 		}
-		o.now, o.workers = opts[0].now, opts[0].workers
+		o.now, o.workers, o.signInNotices = opts[0].now, opts[0].workers, opts[0].signInNotices
 	}
 	d := dbtest.New(t)
 	log := slog.New(slog.DiscardHandler)
@@ -72,7 +74,7 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 	throttle := auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, clock.Now, log)
 	mail := &mailbox{}
 	public, _ := url.Parse("https://users.example.com/app")
-	work, err := jobs.New(d, mail, jobs.Config{Workers: o.workers, PublicURL: public})
+	work, err := jobs.New(d, mail, jobs.Config{Workers: o.workers, PublicURL: public, ExportDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,8 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 		})
 	}
 	res := resolver.New(d, resolver.Services{Sessions: sessions, Hasher: hasher, Throttle: throttle, Jobs: work},
-		resolver.Config{LoaderWait: o.loaderWait, Now: o.now})
+		resolver.Config{LoaderWait: o.loaderWait, Now: o.now, SignInNotices: o.signInNotices,
+			ImportURLHosts: []string{"127.0.0.1"}})
 	h := server.New(server.Config{Introspection: true, Debug: true}, res, operatorAuthn{sessions}, d, log)
 	return &bundle{db: d, handler: h, sessions: sessions, hasher: hasher, token: operatorToken, throttleClock: clock, mail: mail}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 
+	"github.com/google/uuid"
+
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/model"
 )
 
@@ -79,6 +82,9 @@ func (r *Resolver) resetPassword(ctx context.Context, token, next string) error 
 			return change{}, err
 		}
 		if err := tx.Users().SetPassword(ctx, id, hash, r.now()); err != nil {
+			return change{}, err
+		}
+		if err := r.notice(ctx, tx, id, jobs.NoticePasswordChanged, uuid.Nil); err != nil {
 			return change{}, err
 		}
 		return change{"password.reset", model.KindUser, id, nil}, r.sessions.RevokeAll(ctx, tx, id)

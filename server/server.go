@@ -80,6 +80,7 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", authenticate(srv, authn, cfg.TrustedProxies, log))
+	mux.Handle("GET /exports/{id}", authenticate(exportDownload(res, log), authn, cfg.TrustedProxies, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

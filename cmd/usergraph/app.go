@@ -20,7 +20,7 @@ func newApp() *cli.Command {
 			{
 				Name:  "serve",
 				Usage: "serve the GraphQL API (and the Playground in development mode)",
-				Flags: concat(dbFlags(), logFlags(), serveFlags(), authFlags(), mailFlags()),
+				Flags: concat(dbFlags(), logFlags(), serveFlags(), authFlags(), mailFlags(), jobFlags()),
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					cfg, err := loadConfig(cmd)
 					if err != nil {
@@ -32,7 +32,7 @@ func newApp() *cli.Command {
 			{
 				Name:  "worker",
 				Usage: "run background job workers only (no HTTP API)",
-				Flags: concat(dbFlags(), logFlags(), mailFlags(), []cli.Flag{
+				Flags: concat(dbFlags(), logFlags(), mailFlags(), jobFlags(), []cli.Flag{
 					&cli.DurationFlag{Name: "shutdown-timeout", Value: 15 * time.Second, Sources: cli.EnvVars("SHUTDOWN_TIMEOUT"), Usage: "how long running jobs may finish after SIGTERM"},
 				}),
 				Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -118,6 +118,22 @@ func mailFlags() []cli.Flag {
 		&cli.StringFlag{Name: "smtp-url", Sources: cli.EnvVars("SMTP_URL"), Usage: "smtp[s]://user:password@host:port; unset: .eml files in DATA_DIR/mail (embedded default) or no mail"},
 		&cli.StringFlag{Name: "mail-from", Value: "Usergraph <noreply@usergraph.local>", Sources: cli.EnvVars("MAIL_FROM"), Usage: "sender address of emails"},
 		&cli.StringFlag{Name: "public-url", Sources: cli.EnvVars("PUBLIC_URL"), Usage: "where users reach Usergraph, for emailed links (default: http://ADDR, or http://127.0.0.1:8080)"},
+	}
+}
+
+func jobFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "job-poll-only", Sources: cli.EnvVars("JOB_POLL_ONLY"), Usage: "workers poll for jobs instead of LISTEN/NOTIFY (behind PgBouncer in transaction mode)"},
+		&cli.IntFlag{Name: "email-concurrency", Value: 5, Sources: cli.EnvVars("EMAIL_CONCURRENCY"), Usage: "emails sent at once per process"},
+		&cli.IntFlag{Name: "report-concurrency", Value: 2, Sources: cli.EnvVars("REPORT_CONCURRENCY"), Usage: "exports and imports run at once per process"},
+		&cli.DurationFlag{Name: "job-rescue-after", Value: 10 * time.Minute, Sources: cli.EnvVars("JOB_RESCUE_AFTER"), Usage: "a job running this long is taken to have lost its worker and runs again; jobs time out at 3/4 of it"},
+		&cli.StringFlag{Name: "export-dir", Sources: cli.EnvVars("EXPORT_DIR"), Usage: "where export files are written (default: DATA_DIR/exports); shared by every instance"},
+		&cli.DurationFlag{Name: "export-ttl", Value: 7 * 24 * time.Hour, Sources: cli.EnvVars("EXPORT_TTL"), Usage: "how long export files stay downloadable"},
+		&cli.DurationFlag{Name: "audit-retention", Value: 365 * 24 * time.Hour, Sources: cli.EnvVars("AUDIT_RETENTION"), Usage: "audit events older than this are dropped, a month at a time (0: keep forever)"},
+		&cli.DurationFlag{Name: "maintenance-interval", Value: time.Hour, Sources: cli.EnvVars("MAINTENANCE_INTERVAL"), Usage: "how often the maintenance job runs (once across all instances)"},
+		&cli.StringFlag{Name: "import-url-hosts", Sources: cli.EnvVars("IMPORT_URL_HOSTS"), Usage: "comma-separated hosts importUsers may download CSV files from (default: none)"},
+		&cli.DurationFlag{Name: "account-deletion-grace", Value: 30 * 24 * time.Hour, Sources: cli.EnvVars("ACCOUNT_DELETION_GRACE"), Usage: "how long a self-deleted account can be recovered by logging in"},
+		&cli.BoolFlag{Name: "sign-in-notices", Value: true, Sources: cli.EnvVars("SIGN_IN_NOTICES"), Usage: "email users when they sign in from a new device"},
 	}
 }
 

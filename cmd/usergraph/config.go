@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,6 +46,13 @@ type Config struct {
 
 	SMTPURL  string
 	MailFrom string
+
+	// Jobs holds the background work settings; Workers and PublicURL are
+	// filled in by the command that starts them.
+	Jobs           jobs.Config
+	DeletionGrace  time.Duration
+	SignInNotices  bool
+	ImportURLHosts []string
 
 	Sessions auth.SessionConfig
 	Hash     auth.HashParams
@@ -122,6 +130,11 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 			}
 		}
 	}
+	if has("job-rescue-after") {
+		if err := c.loadJobs(cmd); err != nil {
+			return c, err
+		}
+	}
 	if has("session-idle-timeout") {
 		c.Sessions = auth.SessionConfig{
 			IdleTimeout:     cmd.Duration("session-idle-timeout"),
@@ -193,6 +206,50 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 		return c, fmt.Errorf("DEMO_USERS: must be between 0 and 1000000, got %d", c.DemoUsers)
 	}
 	return c, nil
+}
+
+// loadJobs reads the background work settings.
+func (c *Config) loadJobs(cmd *cli.Command) error {
+	j := jobs.Config{
+		PollOnly:            cmd.Bool("job-poll-only"),
+		EmailConcurrency:    cmd.Int("email-concurrency"),
+		ReportConcurrency:   cmd.Int("report-concurrency"),
+		RescueAfter:         cmd.Duration("job-rescue-after"),
+		ExportDir:           cmd.String("export-dir"),
+		ExportTTL:           cmd.Duration("export-ttl"),
+		AuditRetention:      cmd.Duration("audit-retention"),
+		MaintenanceInterval: cmd.Duration("maintenance-interval"),
+	}
+	switch {
+	case j.EmailConcurrency < 1 || j.EmailConcurrency > 1000:
+		return fmt.Errorf("EMAIL_CONCURRENCY: must be between 1 and 1000, got %d", j.EmailConcurrency)
+	case j.ReportConcurrency < 1 || j.ReportConcurrency > 100:
+		return fmt.Errorf("REPORT_CONCURRENCY: must be between 1 and 100, got %d", j.ReportConcurrency)
+	case j.RescueAfter < time.Second:
+		return fmt.Errorf("JOB_RESCUE_AFTER: must be at least 1s, got %s", j.RescueAfter)
+	case j.ExportTTL < time.Minute:
+		return fmt.Errorf("EXPORT_TTL: must be at least 1m, got %s", j.ExportTTL)
+	case j.AuditRetention < 0 || j.AuditRetention > 0 && j.AuditRetention < 31*24*time.Hour:
+		return fmt.Errorf("AUDIT_RETENTION: must be 0 (keep forever) or at least 744h (a month), got %s", j.AuditRetention)
+	case j.MaintenanceInterval < time.Second:
+		return fmt.Errorf("MAINTENANCE_INTERVAL: must be at least 1s, got %s", j.MaintenanceInterval)
+	}
+	if j.ExportDir == "" {
+		j.ExportDir = filepath.Join(c.DataDir, "exports")
+	}
+	c.Jobs = j
+	c.DeletionGrace = cmd.Duration("account-deletion-grace")
+	if c.DeletionGrace < 0 {
+		return fmt.Errorf("ACCOUNT_DELETION_GRACE: must not be negative, got %s", c.DeletionGrace)
+	}
+	c.SignInNotices = cmd.Bool("sign-in-notices")
+	for _, h := range strings.Split(cmd.String("import-url-hosts"), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.ImportURLHosts = append(c.ImportURLHosts, h)
+		}
+	}
+	c.Jobs.ImportURLHosts = c.ImportURLHosts
+	return nil
 }
 
 func newLogger(c Config) *slog.Logger {

@@ -73,7 +73,9 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	work, err := jobs.New(database, sender, jobs.Config{Workers: cfg.Workers, Log: log, PublicURL: cfg.PublicURL})
+	jobCfg := cfg.Jobs
+	jobCfg.Workers, jobCfg.Log, jobCfg.PublicURL = cfg.Workers, log, cfg.PublicURL
+	work, err := jobs.New(database, sender, jobCfg)
 	if err != nil {
 		return err
 	}
@@ -92,7 +94,8 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		Hasher:   auth.NewHasher(cfg.Hash, 0),
 		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
 		Jobs:     work,
-	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log})
+	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log, SignInNotices: cfg.SignInNotices,
+		DeletionGrace: cfg.DeletionGrace, ImportURLHosts: cfg.ImportURLHosts})
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
 		TrustedProxies: cfg.TrustedProxies},
 		res, sessions, database, log)

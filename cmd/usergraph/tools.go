@@ -92,7 +92,9 @@ func runWorker(ctx context.Context, cfg Config, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	work, err := jobs.New(database, sender, jobs.Config{Workers: true, Log: log, PublicURL: cfg.PublicURL})
+	jobCfg := cfg.Jobs
+	jobCfg.Workers, jobCfg.Log, jobCfg.PublicURL = true, log, cfg.PublicURL
+	work, err := jobs.New(database, sender, jobCfg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,68 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/usergraph/usergraph/model"
+)
+
+// PermanentError is a delivery the mail server refused for good (a 5xx
+// answer to the sender, a recipient or the message). Retrying cannot help,
+// so the job is discarded and the failure recorded in the audit log.
+type PermanentError struct {
+	// Code is the SMTP reply code, such as 550.
+	Code int
+	Err  error
+}
+
+func (e *PermanentError) Error() string { return fmt.Sprintf("permanent failure (%d): %v", e.Code, e.Err) }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// safeErrors keeps internal details out of the job table, which the API
+// shows (Job.lastError): the full error goes to the log with the job's id
+// and kind, and River records only a message fit for a client. A
+// model.Error keeps its message; anything else becomes a pointer to the
+// log. Cancel and snooze keep their meaning.
+type safeErrors struct {
+	river.MiddlewareDefaults
+	log *slog.Logger
+}
+
+func (m *safeErrors) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	err := doInner(ctx)
+	if err == nil {
+		return nil
+	}
+	var snooze *river.JobSnoozeError
+	if errors.As(err, &snooze) {
+		return err
+	}
+	m.log.ErrorContext(ctx, "job attempt failed", "job_id", job.ID, "kind", job.Kind, "attempt", job.Attempt, "err", err)
+	safe := publicMessage(job, err)
+	var cancel *river.JobCancelError
+	if errors.As(err, &cancel) {
+		return river.JobCancel(safe)
+	}
+	return safe
+}
+
+func publicMessage(job *rivertype.JobRow, err error) error {
+	var me *model.Error
+	var perm *PermanentError
+	switch {
+	case errors.As(err, &me):
+		return errors.New(me.Message)
+	case errors.As(err, &perm):
+		return fmt.Errorf("the mail server refused the message for good (SMTP %d)", perm.Code)
+	case errors.Is(err, context.DeadlineExceeded):
+		return errors.New("the job timed out")
+	default:
+		return fmt.Errorf("internal error; the worker log has the details under job_id %d", job.ID)
+	}
+}
