@@ -21,7 +21,9 @@ type PermanentError struct {
 	Err  error
 }
 
-func (e *PermanentError) Error() string { return fmt.Sprintf("permanent failure (%d): %v", e.Code, e.Err) }
+func (e *PermanentError) Error() string {
+	return fmt.Sprintf("permanent failure (%d): %v", e.Code, e.Err)
+}
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // safeErrors keeps internal details out of the job table, which the API

@@ -174,7 +174,6 @@ func (r *Resolver) verifyPassword(ctx context.Context, field, password string) e
 	return nil
 }
 
-
 func deref(s *string) string {
 	if s == nil {
 		return ""
