@@ -172,11 +172,11 @@ func (d *DB) ImportBatch(ctx context.Context, importID uuid.UUID, from, to int, 
 			lines[i], fields[i], msgs[i] = int32(b.Line), b.Field, b.Message
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO user_import_errors (import_id, line, field, message)
-			SELECT $1, r.line, CASE WHEN EXISTS (SELECT 1 FROM users x WHERE x.email = r.email) THEN 'email' ELSE 'username' END,
+			SELECT $1::uuid, r.line, CASE WHEN EXISTS (SELECT 1 FROM users x WHERE x.email = r.email) THEN 'email' ELSE 'username' END,
 			       'already in use'
 			FROM import_rows r WHERE NOT EXISTS (SELECT 1 FROM users x WHERE x.id = r.id)
 			UNION ALL
-			SELECT $1, l, f, m FROM unnest($2::int[], $3::text[], $4::text[]) AS b(l, f, m)
+			SELECT $1::uuid, l, f, m FROM unnest($2::int[], $3::text[], $4::text[]) AS b(l, f, m)
 			ON CONFLICT DO NOTHING`, importID, lines, fields, msgs); err != nil {
 			return fmt.Errorf("error recording import errors: %w", err)
 		}

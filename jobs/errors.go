@@ -26,6 +26,14 @@ func (e *PermanentError) Error() string {
 }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
+// TemporaryError is a delivery that may succeed later: the server was
+// unreachable, answered 4xx, or refused the login. The job retries with
+// backoff.
+type TemporaryError struct{ Err error }
+
+func (e *TemporaryError) Error() string { return "temporary failure: " + e.Err.Error() }
+func (e *TemporaryError) Unwrap() error { return e.Err }
+
 // safeErrors keeps internal details out of the job table, which the API
 // shows (Job.lastError): the full error goes to the log with the job's id
 // and kind, and River records only a message fit for a client. A
@@ -62,6 +70,8 @@ func publicMessage(job *rivertype.JobRow, err error) error {
 		return errors.New(me.Message)
 	case errors.As(err, &perm):
 		return fmt.Errorf("the mail server refused the message for good (SMTP %d)", perm.Code)
+	case errors.As(err, new(*TemporaryError)):
+		return errors.New("the mail server did not take the message; it will be retried")
 	case errors.Is(err, context.DeadlineExceeded):
 		return errors.New("the job timed out")
 	default:

@@ -69,6 +69,10 @@ type Config struct {
 	// ImportURLHosts are the hosts (host or host:port) imports may be
 	// fetched from; empty allows inline CSV only.
 	ImportURLHosts []string
+	// RetryPolicy spaces the attempts of a failing job; nil uses River's
+	// default (attempt^4 seconds: 10 attempts of an email span about five
+	// hours of mail server outage). Tests shorten it.
+	RetryPolicy river.ClientRetryPolicy
 	// MaintenanceInterval is how often the maintenance job runs. Defaults
 	// to an hour.
 	MaintenanceInterval time.Duration
@@ -151,6 +155,7 @@ func New(d *db.DB, sender Sender, cfg Config) (*Jobs, error) {
 		Middleware:           []rivertype.Middleware{&safeErrors{log: cfg.Log}},
 		JobTimeout:           cfg.RescueAfter * 3 / 4,
 		RescueStuckJobsAfter: cfg.RescueAfter,
+		RetryPolicy:          cfg.RetryPolicy,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.MaintenanceInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return MaintenanceArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "maintenance", RunOnStart: true})},

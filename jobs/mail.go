@@ -80,7 +80,7 @@ func classify(err error) error {
 			return &PermanentError{Code: se.ErrorCode(), Err: err}
 		}
 	}
-	return fmt.Errorf("error sending email: %w", err)
+	return &TemporaryError{Err: fmt.Errorf("error sending email: %w", err)}
 }
 
 // FileSender writes each message as an .eml file instead of sending it, and
