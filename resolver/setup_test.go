@@ -74,7 +74,7 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 	throttle := auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, clock.Now, log)
 	mail := &mailbox{}
 	public, _ := url.Parse("https://users.example.com/app")
-	work, err := jobs.New(d, mail, jobs.Config{Workers: o.workers, PublicURL: public, ExportDir: t.TempDir()})
+	work, err := jobs.New(d, mail, jobs.Config{Workers: o.workers, PublicURL: public, ExportDir: t.TempDir(), ImportURLHosts: []string{"127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
