@@ -28,9 +28,16 @@ import (
 //
 //	go test -run '^$' -bench JobThroughput -benchtime 5000x ./jobs/
 //
+// River fetches a queue's jobs at most once per FetchCooldown (100ms by
+// default), each time up to the free worker slots, so end-to-end throughput
+// cannot exceed about 10 × EmailConcurrency jobs per second however fast the
+// sender is; the sub-benchmarks show where the database and the CPU start to
+// bound it instead. (The default concurrency, 5, takes 100s for 5000 jobs
+// and is left out.)
+//
 // Figures from this machine belong in the README; they are never asserted.
 func BenchmarkJobThroughput(b *testing.B) {
-	for _, concurrency := range []int{5, 20, 50, 100} {
+	for _, concurrency := range []int{20, 50, 100} {
 		b.Run(fmt.Sprintf("email_concurrency=%d", concurrency), func(b *testing.B) {
 			benchmarkJobThroughput(b, concurrency)
 		})

@@ -72,6 +72,12 @@ type exportWorker struct {
 	log    *slog.Logger
 }
 
+// NextRetry spaces export attempts a minute apart per attempt: a failed
+// export is usually a database or disk hiccup, not a long outage.
+func (w *exportWorker) NextRetry(job *river.Job[ExportArgs]) time.Time {
+	return time.Now().Add(time.Duration(job.Attempt) * time.Minute)
+}
+
 // progressEvery is how many rows pass between progress updates.
 const progressEvery = 10_000
 

@@ -82,6 +82,12 @@ type importWorker struct {
 	allowed []string
 }
 
+// NextRetry spaces import attempts 30 seconds apart per attempt; each
+// resumes after the last committed batch.
+func (w *importWorker) NextRetry(job *river.Job[ImportArgs]) time.Time {
+	return time.Now().Add(time.Duration(job.Attempt) * 30 * time.Second)
+}
+
 func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) error {
 	im, err := w.db.Imports().ForWork(ctx, job.Args.ImportID)
 	if err != nil {

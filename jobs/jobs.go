@@ -174,13 +174,24 @@ func (j *Jobs) Start(ctx context.Context) error {
 	return j.worker.Start(ctx)
 }
 
-// Stop stops fetching and waits for running jobs until ctx ends; River
-// hands back whatever is still running then, to be rescued later.
+// Stop stops fetching and waits for running jobs until ctx ends. Jobs still
+// running then are cancelled, which hands them back: River records the
+// interrupted attempt and another worker runs them again, without waiting
+// for the rescuer.
 func (j *Jobs) Stop(ctx context.Context) error {
 	if j.worker == nil {
 		return nil
 	}
-	return j.worker.Stop(ctx)
+	err := j.worker.Stop(ctx)
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := j.worker.StopAndCancel(hard); err != nil {
+		return fmt.Errorf("error stopping job workers: %w", err)
+	}
+	return nil
 }
 
 // insertTx enqueues args inside tx: the job exists if and only if the

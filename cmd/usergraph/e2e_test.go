@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func TestMain(m *testing.M) {
 type started struct {
 	cmd     *exec.Cmd
 	url     string
-	logs    *bytes.Buffer
+	logs    *logBuffer
 	done    chan error
 	dataDir string
 }
@@ -65,7 +66,7 @@ func startServe(t *testing.T, env ...string) *started {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &started{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1), dataDir: dataDir}
+	s := &started{cmd: cmd, logs: &logBuffer{}, done: make(chan error, 1), dataDir: dataDir}
 	addr := make(chan string, 1)
 	re := regexp.MustCompile(`graphql=(http://[0-9.:]+)/graphql`)
 	go func() {
@@ -90,6 +91,25 @@ func startServe(t *testing.T, env ...string) *started {
 		t.Fatalf("usergraph did not start in time:\n%s", s.logs)
 	}
 	return s
+}
+
+// logBuffer collects a process's log lines from its reader goroutine while
+// the test reads them.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // reachableTempDir is a temporary directory the postgres user can enter
