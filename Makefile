@@ -12,7 +12,7 @@ help:
 	@echo "make test             install missing tools, check generated code and lint, run every test with -race"
 	@echo "make generate         regenerate gqlgen output after editing graph/*.graphqls"
 	@echo "make build            build $(BIN)"
-	@echo "make bench            in-process query benchmarks (latency, SQL statements per operation)"
+	@echo "make bench            in-process query benchmarks (latency, SQL statements per operation) and job throughput"
 
 build:
 	$(GO) build -o $(BIN) ./cmd/usergraph
@@ -43,6 +43,7 @@ test-only:
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./resolver/
+	$(GO) test -run '^$$' -bench JobThroughput -benchtime 5000x ./jobs/
 
 clean:
 	rm -rf bin
