@@ -239,3 +239,33 @@ func TestDelivery_PermanentRefusalIsDiscardedAndAudited(t *testing.T) {
 		t.Errorf("deliveries: %v", got)
 	}
 }
+
+// Behind PgBouncer in transaction mode LISTEN/NOTIFY does not work:
+// poll-only workers still find and deliver every job.
+func TestDelivery_PollOnlyWorkersDeliver(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	srv := startFlakySMTP(t)
+	sender, err := jobs.NewSMTPSender("smtp://"+srv.addr, "Usergraph <noreply@example.com>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, _ := url.Parse("https://users.example.com")
+	work, err := jobs.New(d, sender, jobs.Config{Workers: true, PollOnly: true, PublicURL: public, ExportDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := work.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = work.Stop(ctx)
+	})
+	welcomeUsers(t, d, work, "p1@example.com", "p2@example.com")
+	waitUntil(t, "both emails delivered by polling", 30*time.Second, func() bool {
+		got, _ := srv.snapshot()
+		return got["p1@example.com"] == 1 && got["p2@example.com"] == 1
+	})
+}
