@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ type Server struct {
 	URL  string
 	cmd  *exec.Cmd
 	port int
+	bin  string
 }
 
 // Start runs a redis-server for the duration of t. It fails the test (it
@@ -34,16 +36,19 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	s := &Server{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), port: port, bin: bin}
+	s.start(t)
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--protected-mode", "yes", "--loglevel", "warning")
-	if err := cmd.Start(); err != nil {
+	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting redis-server: %v", err)
 	}
-	s := &Server{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), cmd: cmd, port: port}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
 	c := s.Client(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for c.Ping(context.Background()).Err() != nil {
@@ -52,7 +57,39 @@ func Start(t testing.TB) *Server {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a starting server, not a test's own timing
 	}
-	return s
+}
+
+// Stop kills the server (connections are refused until Restart).
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused server must die too
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+}
+
+// Restart starts a fresh, empty server on the same port.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t)
+}
+
+// Pause freezes the server (SIGSTOP): connections hang rather than fail,
+// like a Redis stuck on a slow disk or a full network.
+func (s *Server) Pause(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Resume continues a paused server.
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Client returns a new client of the server, closed when t ends.
@@ -62,6 +99,9 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As in production: the per-call context deadlines bound every call,
+	// also against a hung server.
+	opt.ContextTimeoutEnabled = true
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { _ = c.Close() })
 	return c

@@ -62,6 +62,9 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		if err != nil {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
+		// Every call carries a short deadline; without this go-redis would
+		// wait its socket timeouts (seconds) on a hung Redis.
+		opt.ContextTimeoutEnabled = true
 		rdb := redis.NewClient(opt)
 		defer rdb.Close()
 		// No ping that could block start-up: Redis only ever saves work.

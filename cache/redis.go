@@ -1,0 +1,280 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Redis is the Store shared by every instance. Each call is bounded by a
+// short timeout (and the request's own deadline), and a circuit breaker
+// stops calling a Redis that keeps failing for a few seconds, so a dead or
+// hung Redis costs one timeout, not one per request. Nothing here blocks
+// start-up.
+//
+// An invalidation that cannot reach Redis is kept and retried before the
+// cache is used again; until then reads miss and nothing is stored, so
+// entries made stale during an outage are never served after it.
+//
+// All keys live in one keyspace; use a single Redis (or Sentinel), not
+// Redis Cluster.
+type Redis struct {
+	rdb     redis.UniversalClient
+	timeout time.Duration
+	cb      *gobreaker.CircuitBreaker[any]
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	pending  map[string]struct{} // tags whose invalidation has not reached Redis
+	flushing bool                // a goroutine retries the pending invalidations
+}
+
+// RedisConfig tunes the Redis store.
+type RedisConfig struct {
+	// Timeout bounds each call. Defaults to 100ms.
+	Timeout time.Duration
+	// OpenFor is how long the breaker stays open before trying Redis
+	// again. Defaults to 5s.
+	OpenFor time.Duration
+	// OnStateChange is told when the breaker opens, half-opens or closes.
+	OnStateChange func(state string)
+}
+
+const (
+	keyPrefix = "ug:"
+	seqKey    = keyPrefix + "inv:seq"
+)
+
+// NewRedis returns a store on rdb.
+func NewRedis(rdb redis.UniversalClient, cfg RedisConfig, log *slog.Logger) *Redis {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 100 * time.Millisecond
+	}
+	if cfg.OpenFor <= 0 {
+		cfg.OpenFor = 5 * time.Second
+	}
+	r := &Redis{rdb: rdb, timeout: cfg.Timeout, log: log, pending: map[string]struct{}{}}
+	r.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
+		Name:    "redis",
+		Timeout: cfg.OpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= 3
+		},
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			log.Warn("redis circuit breaker", "from", from.String(), "to", to.String())
+			if cfg.OnStateChange != nil {
+				cfg.OnStateChange(to.String())
+			}
+		},
+		// A request canceled by its client says nothing about Redis.
+		IsSuccessful: func(err error) bool {
+			return err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled)
+		},
+	})
+	return r
+}
+
+// call runs fn through the breaker with the call timeout.
+func (r *Redis) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	_, err := r.cb.Execute(func() (any, error) {
+		ctx, cancel := context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+		return nil, fn(ctx)
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return ErrUnavailable
+	}
+	return err
+}
+
+// ready flushes invalidations that failed earlier; the cache may be used
+// only when none is left.
+func (r *Redis) ready(ctx context.Context) bool {
+	r.mu.Lock()
+	if len(r.pending) == 0 {
+		r.mu.Unlock()
+		return true
+	}
+	tags := make([]string, 0, len(r.pending))
+	for t := range r.pending {
+		tags = append(tags, t)
+	}
+	r.mu.Unlock()
+	if err := r.invalidate(ctx, tags); err != nil {
+		return false
+	}
+	r.mu.Lock()
+	for _, t := range tags {
+		delete(r.pending, t)
+	}
+	empty := len(r.pending) == 0
+	r.mu.Unlock()
+	return empty
+}
+
+// Begin implements Store.
+func (r *Redis) Begin(ctx context.Context) (uint64, error) {
+	if !r.ready(ctx) {
+		return 0, ErrUnavailable
+	}
+	var seq uint64
+	err := r.call(ctx, func(ctx context.Context) error {
+		n, err := r.rdb.Get(ctx, seqKey).Uint64()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		seq = n
+		return err
+	})
+	return seq, err
+}
+
+// Get implements Store.
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if !r.ready(ctx) {
+		return nil, false, ErrUnavailable
+	}
+	var val []byte
+	err := r.call(ctx, func(ctx context.Context) error {
+		var err error
+		val, err = r.rdb.Get(ctx, keyPrefix+"v:"+key).Bytes()
+		return err
+	})
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return val, true, nil
+}
+
+// setScript stores a value unless the store was flushed or one of its tags
+// was invalidated since the value's computation began.
+var setScript = redis.NewScript(`
+local seq = tonumber(ARGV[3])
+local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+if cur < seq then return 0 end
+for i = 4, #ARGV do
+  local inv = redis.call('GET', KEYS[3] .. 'inv:' .. ARGV[i])
+  if inv and tonumber(inv) > seq then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local ttl = tonumber(ARGV[2])
+for i = 4, #ARGV do
+  local t = KEYS[3] .. 'tag:' .. ARGV[i]
+  redis.call('SADD', t, KEYS[1])
+  if redis.call('PTTL', t) < ttl then redis.call('PEXPIRE', t, ttl) end
+end
+return 1
+`)
+
+// invalidateScript removes every entry under the tags and marks them
+// invalidated at a new sequence (the marks outlive any computation).
+var invalidateScript = redis.NewScript(`
+local seq = redis.call('INCR', KEYS[1])
+for i = 1, #ARGV do
+  local t = KEYS[2] .. 'tag:' .. ARGV[i]
+  local keys = redis.call('SMEMBERS', t)
+  for j = 1, #keys, 500 do
+    redis.call('DEL', unpack(keys, j, math.min(j + 499, #keys)))
+  end
+  redis.call('DEL', t)
+  redis.call('SET', KEYS[2] .. 'inv:' .. ARGV[i], seq, 'PX', 3600000)
+end
+return seq
+`)
+
+// Set implements Store.
+func (r *Redis) Set(ctx context.Context, key string, val []byte, ttl time.Duration, tags []string, seq uint64) error {
+	if !r.ready(ctx) {
+		return ErrUnavailable
+	}
+	args := make([]any, 0, 3+len(tags))
+	args = append(args, val, ttl.Milliseconds(), strconv.FormatUint(seq, 10))
+	for _, t := range tags {
+		args = append(args, t)
+	}
+	return r.call(ctx, func(ctx context.Context) error {
+		return setScript.Run(ctx, r.rdb, []string{keyPrefix + "v:" + key, seqKey, keyPrefix}, args...).Err()
+	})
+}
+
+// Invalidate implements Store. When Redis cannot be reached the tags are
+// kept and retried before the cache is used again.
+func (r *Redis) Invalidate(ctx context.Context, tags ...string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	// Even a canceled request's change is committed: invalidate regardless.
+	err := r.invalidate(context.WithoutCancel(ctx), tags)
+	if err != nil {
+		r.mu.Lock()
+		for _, t := range tags {
+			r.pending[t] = struct{}{}
+		}
+		if !r.flushing {
+			r.flushing = true
+			go r.flushLoop()
+		}
+		r.mu.Unlock()
+		r.log.WarnContext(ctx, "cache invalidation deferred: Redis unreachable; the cache is bypassed until it succeeds", "tags", len(tags), "err", err)
+	}
+	return err
+}
+
+// flushLoop retries pending invalidations every 250ms, past the breaker,
+// until they reach Redis: when Redis comes back, the stale entries go
+// before other instances' breakers let them read again.
+func (r *Redis) flushLoop() {
+	for {
+		time.Sleep(250 * time.Millisecond)
+		r.mu.Lock()
+		tags := make([]any, 0, len(r.pending))
+		for t := range r.pending {
+			tags = append(tags, t)
+		}
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+		err := invalidateScript.Run(ctx, r.rdb, []string{seqKey, keyPrefix}, tags...).Err()
+		cancel()
+		if err != nil {
+			continue
+		}
+		r.mu.Lock()
+		for _, t := range tags {
+			delete(r.pending, t.(string))
+		}
+		if len(r.pending) == 0 {
+			r.flushing = false
+			r.mu.Unlock()
+			r.log.Info("deferred cache invalidations reached Redis")
+			return
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (r *Redis) invalidate(ctx context.Context, tags []string) error {
+	args := make([]any, len(tags))
+	for i, t := range tags {
+		args[i] = t
+	}
+	err := r.call(ctx, func(ctx context.Context) error {
+		return invalidateScript.Run(ctx, r.rdb, []string{seqKey, keyPrefix}, args...).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("error invalidating cache: %w", err)
+	}
+	return nil
+}
+
+// BreakerState is the circuit breaker's state: closed, half-open or open.
+func (r *Redis) BreakerState() string { return r.cb.State().String() }

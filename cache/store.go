@@ -1,0 +1,37 @@
+// Package cache owns what Usergraph keeps in Redis (or in process on the
+// embedded default) to make repeated work cheap: automatic persisted
+// queries, whole responses and hot entities, each recorded under the tags
+// of what it read so a change removes exactly the entries it made stale.
+// PostgreSQL stays the source of truth: every cache failure is a miss.
+package cache
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store keeps cached bytes under keys, each recorded under tags (such as
+// "User:<id>" or "users") so Invalidate can remove every entry that read
+// what a change touched.
+//
+// Exactness under concurrency: a value computed from data read before a
+// change must not be stored after that change's invalidation. Callers take
+// the invalidation sequence with Begin before reading, and Set refuses to
+// store when one of the value's tags was invalidated after it.
+type Store interface {
+	// Begin returns the current invalidation sequence.
+	Begin(ctx context.Context) (uint64, error)
+	// Get returns the value under key; ok is false on a miss.
+	Get(ctx context.Context, key string) (val []byte, ok bool, err error)
+	// Set stores val for ttl under tags, unless a tag was invalidated after
+	// seq (then it stores nothing and returns nil).
+	Set(ctx context.Context, key string, val []byte, ttl time.Duration, tags []string, seq uint64) error
+	// Invalidate removes every entry recorded under any of tags, on every
+	// instance that shares the store.
+	Invalidate(ctx context.Context, tags ...string) error
+}
+
+// ErrUnavailable is returned while the circuit breaker keeps calls away
+// from a store that keeps failing.
+var ErrUnavailable = errors.New("cache: store unavailable")
