@@ -291,3 +291,15 @@ func (s *UserStore) MarkEmailVerified(ctx context.Context, id uuid.UUID, now tim
 	return translate("error verifying email", s.db.WithContext(ctx).
 		Exec("UPDATE users SET email_verified_at = coalesce(email_verified_at, ?) WHERE id = ?", now, id).Error)
 }
+
+// RelationIDs returns the groups and roles of a user: those whose member
+// and user counts change when the user disappears or returns.
+func (s *UserStore) RelationIDs(ctx context.Context, id uuid.UUID) (groups, roles []uuid.UUID, err error) {
+	if err := s.db.WithContext(ctx).Raw("SELECT group_id FROM group_members WHERE user_id = ?", id).Scan(&groups).Error; err != nil {
+		return nil, nil, translate("error reading memberships", err)
+	}
+	if err := s.db.WithContext(ctx).Raw("SELECT role_id FROM user_roles WHERE user_id = ?", id).Scan(&roles).Error; err != nil {
+		return nil, nil, translate("error reading roles", err)
+	}
+	return groups, roles, nil
+}

@@ -2181,7 +2181,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "audit.graphqls" "auth.graphqls" "groups.graphqls" "jobs.graphqls" "roles.graphqls" "schema.graphqls" "users.graphqls"
+//go:embed "audit.graphqls" "auth.graphqls" "cache.graphqls" "groups.graphqls" "jobs.graphqls" "roles.graphqls" "schema.graphqls" "users.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2195,6 +2195,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "audit.graphqls", Input: sourceData("audit.graphqls"), BuiltIn: false},
 	{Name: "auth.graphqls", Input: sourceData("auth.graphqls"), BuiltIn: false},
+	{Name: "cache.graphqls", Input: sourceData("cache.graphqls"), BuiltIn: false},
 	{Name: "groups.graphqls", Input: sourceData("groups.graphqls"), BuiltIn: false},
 	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "roles.graphqls", Input: sourceData("roles.graphqls"), BuiltIn: false},
@@ -18434,6 +18435,22 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOCacheControlScope2ᚖgithubᚗcomᚋusergraphᚋusergraphᚋgraphᚐCacheControlScope(ctx context.Context, v any) (*CacheControlScope, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(CacheControlScope)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCacheControlScope2ᚖgithubᚗcomᚋusergraphᚋusergraphᚋgraphᚐCacheControlScope(ctx context.Context, sel ast.SelectionSet, v *CacheControlScope) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOExport2ᚖgithubᚗcomᚋusergraphᚋusergraphᚋgraphᚐExport(ctx context.Context, sel ast.SelectionSet, v *Export) graphql.Marshaler {

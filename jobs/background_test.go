@@ -212,7 +212,7 @@ func TestImport_ResumesAfterTheLastCommittedBatch(t *testing.T) {
 	}
 
 	// The first attempt dies in the second batch.
-	_, err = jobs.ImportCSV(ctx, d, importID, 0, &failingReader{r: strings.NewReader(data), n: len(data) * 6 / 10})
+	_, err = jobs.ImportCSV(ctx, d, nil, importID, 0, &failingReader{r: strings.NewReader(data), n: len(data) * 6 / 10})
 	if err == nil || !strings.Contains(err.Error(), "worker died") {
 		t.Fatalf("the interrupted import: %v, want the reader's error", err)
 	}
@@ -228,7 +228,7 @@ func TestImport_ResumesAfterTheLastCommittedBatch(t *testing.T) {
 		t.Fatalf("a stale batch: %v, want ErrImportMoved", err)
 	}
 
-	total, err := jobs.ImportCSV(ctx, d, importID, done, strings.NewReader(data))
+	total, err := jobs.ImportCSV(ctx, d, nil, importID, done, strings.NewReader(data))
 	if err != nil || total != rows {
 		t.Fatalf("resumed import: %d rows, %v", total, err)
 	}

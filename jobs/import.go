@@ -80,6 +80,7 @@ type importWorker struct {
 	db      *db.DB
 	log     *slog.Logger
 	allowed []string
+	cache   Invalidator
 }
 
 // NextRetry spaces import attempts 30 seconds apart per attempt; each
@@ -106,7 +107,7 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 		}
 		im.CSV = data
 	}
-	total, err := ImportCSV(ctx, w.db, im.ID, im.RowsDone, strings.NewReader(im.CSV))
+	total, err := ImportCSV(ctx, w.db, w.cache, im.ID, im.RowsDone, strings.NewReader(im.CSV))
 	if errors.Is(err, db.ErrImportMoved) {
 		return river.JobSnooze(time.Second) // another attempt moved on: continue from its position
 	}
@@ -120,8 +121,9 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 // and optionally display_name and status, in any order) and applies it in
 // batches from data row skip on. Every row is validated; bad rows are
 // recorded with their line and reason and the good ones go in. It returns
-// the number of data rows.
-func ImportCSV(ctx context.Context, d *db.DB, importID uuid.UUID, skip int, r io.Reader) (int, error) {
+// the number of data rows. After each batch, cached user lists are
+// invalidated (c may be nil).
+func ImportCSV(ctx context.Context, d *db.DB, c Invalidator, importID uuid.UUID, skip int, r io.Reader) (int, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -155,8 +157,11 @@ func ImportCSV(ctx context.Context, d *db.DB, importID uuid.UUID, skip int, r io
 		if n == from {
 			return nil
 		}
-		_, err := d.ImportBatch(ctx, importID, from, n, rows, bad, time.Now())
+		inserted, err := d.ImportBatch(ctx, importID, from, n, rows, bad, time.Now())
 		rows, bad, from = rows[:0], bad[:0], n
+		if inserted > 0 {
+			invalidate(ctx, c, "users")
+		}
 		return err
 	}
 	for {

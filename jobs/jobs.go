@@ -73,6 +73,9 @@ type Config struct {
 	// default (attempt^4 seconds: 10 attempts of an email span about five
 	// hours of mail server outage). Tests shorten it.
 	RetryPolicy river.ClientRetryPolicy
+	// Cache is told what background changes make stale (imported users,
+	// purged accounts); nil when nothing is cached.
+	Cache Invalidator
 	// MaintenanceInterval is how often the maintenance job runs. Defaults
 	// to an hour.
 	MaintenanceInterval time.Duration
@@ -96,6 +99,17 @@ func (c Config) withDefaults() Config {
 // (`make bench`: BenchmarkJobThroughput) for a few more cheap queries
 // while busy.
 const fetchCooldown = 10 * time.Millisecond
+
+// Invalidator removes cached responses that read what a job changed.
+type Invalidator interface {
+	Invalidate(ctx context.Context, tags ...string) error
+}
+
+func invalidate(ctx context.Context, c Invalidator, tags ...string) {
+	if c != nil && len(tags) > 0 {
+		_ = c.Invalidate(ctx, tags...) // the store retries and bypasses itself on failure
+	}
+}
 
 // Email is one message to send.
 type Email struct {
@@ -147,7 +161,7 @@ func New(d *db.DB, sender Sender, cfg Config) (*Jobs, error) {
 	river.AddWorker(workers, &accountEmailWorker{mailer: m})
 	river.AddWorker(workers, &noticeWorker{mailer: m})
 	river.AddWorker(workers, &exportWorker{db: d, dir: cfg.ExportDir, mailer: m, log: cfg.Log})
-	river.AddWorker(workers, &importWorker{db: d, log: cfg.Log, allowed: cfg.ImportURLHosts})
+	river.AddWorker(workers, &importWorker{db: d, log: cfg.Log, allowed: cfg.ImportURLHosts, cache: cfg.Cache})
 	river.AddWorker(workers, &maintenanceWorker{db: d, cfg: cfg})
 	j.worker, err = river.NewClient(riverpgxv5.New(d.Pool), &river.Config{
 		Logger:   cfg.Log,

@@ -84,6 +84,11 @@ func Maintain(ctx context.Context, d *db.DB, cfg Config, now time.Time) (Mainten
 			return rep, err
 		}
 		rep.PurgedUsers += len(ids)
+		tags := []string{"users"}
+		for _, id := range ids {
+			tags = append(tags, "User:"+id.String())
+		}
+		invalidate(ctx, cfg.Cache, tags...)
 		if len(ids) < 500 {
 			break
 		}

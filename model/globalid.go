@@ -127,3 +127,13 @@ func IsJobID(gid string) bool {
 	_, err := ParseJobID("id", gid)
 	return err == nil
 }
+
+// CacheTags name what a cached response that holds the entity read, so a
+// change to it removes that response (see package cache).
+func (u User) CacheTags() []string { return []string{"User:" + u.ID.String()} }
+
+// CacheTags implements cache.Tagged.
+func (r Role) CacheTags() []string { return []string{"Role:" + r.ID.String()} }
+
+// CacheTags implements cache.Tagged.
+func (g Group) CacheTags() []string { return []string{"Group:" + g.ID.String()} }

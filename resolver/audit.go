@@ -37,7 +37,8 @@ func (r *Resolver) writeKeepingAnAdmin(ctx context.Context, fn func(tx *db.Tx) (
 }
 
 func (r *Resolver) writeTx(ctx context.Context, keepAdmin bool, fn func(tx *db.Tx) (change, error)) error {
-	return r.db.InTx(ctx, func(tx *db.Tx) error {
+	var tags []string
+	err := r.db.InTx(ctx, func(tx *db.Tx) error {
 		var before int64
 		if keepAdmin {
 			if err := tx.Roles().LockAdmins(ctx); err != nil {
@@ -61,8 +62,15 @@ func (r *Resolver) writeTx(ctx context.Context, keepAdmin bool, fn func(tx *db.T
 				return errLastAdmin
 			}
 		}
+		if tags, err = changeTags(ctx, tx, c); err != nil {
+			return err
+		}
 		return tx.Audit().Record(ctx, r.auditEvent(ctx, c))
 	})
+	if err == nil {
+		r.invalidate(ctx, tags...)
+	}
+	return err
 }
 
 var errLastAdmin = &model.Error{Code: model.CodeConflict,

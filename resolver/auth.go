@@ -49,6 +49,7 @@ func (r *Resolver) register(ctx context.Context, in graph.RegisterInput) error {
 		return hashErr(err)
 	}
 	now := r.now()
+	var tags []string
 	err = r.db.InTx(ctx, func(tx *db.Tx) error {
 		u, err := tx.Users().Create(ctx, nu, now)
 		var me *model.Error
@@ -67,10 +68,17 @@ func (r *Resolver) register(ctx context.Context, in graph.RegisterInput) error {
 		if err := r.welcome(ctx, tx, u.ID); err != nil {
 			return err
 		}
-		return tx.Audit().Record(ctx, r.auditEvent(ctx, change{"account.register", model.KindUser, u.ID, nil}))
+		c := change{"account.register", model.KindUser, u.ID, nil}
+		if tags, err = changeTags(ctx, tx, c); err != nil {
+			return err
+		}
+		return tx.Audit().Record(ctx, r.auditEvent(ctx, c))
 	})
 	if errors.Is(err, errEmailTaken) {
 		return nil
+	}
+	if err == nil {
+		r.invalidate(ctx, tags...)
 	}
 	return err
 }
@@ -128,6 +136,7 @@ func (r *Resolver) login(ctx context.Context, identifier, password string) (stri
 	var token string
 	var sess *db.Session
 	now := r.now()
+	tags := []string{"User:" + creds.ID.String()} // lastLoginAt
 	err = r.db.InTx(ctx, func(tx *db.Tx) error {
 		var err error
 		if token, sess, err = r.sessions.Create(ctx, tx, creds.ID, req.UserAgent, req.IP); err != nil {
@@ -145,7 +154,11 @@ func (r *Resolver) login(ctx context.Context, identifier, password string) (stri
 			if err := tx.Users().CancelDeletion(ctx, creds.ID, now); err != nil {
 				return err
 			}
-			e := r.auditEvent(ctx, change{"user.delete_cancel", model.KindUser, creds.ID, nil})
+			c := change{"user.delete_cancel", model.KindUser, creds.ID, nil}
+			if tags, err = changeTags(ctx, tx, c); err != nil {
+				return err
+			}
+			e := r.auditEvent(ctx, c)
 			e.ActorID = &creds.ID
 			if err := tx.Audit().Record(ctx, e); err != nil {
 				return err
@@ -161,6 +174,7 @@ func (r *Resolver) login(ctx context.Context, identifier, password string) (stri
 	if err != nil {
 		return "", nil, err
 	}
+	r.invalidate(ctx, tags...)
 	req.SetCookie(r.sessions.Cookie(token, sess.ExpiresAt))
 	if v, err := r.sessions.Authenticate(ctx, token); err == nil && v != nil {
 		req.LoggedIn(v)

@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/usergraph/usergraph/auth"
+	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/model"
@@ -27,6 +28,7 @@ type Resolver struct {
 	hasher     *auth.Hasher
 	throttle   *auth.Throttle
 	jobs       Jobs
+	cache      cache.Store
 	now        func() time.Time
 	loaderWait time.Duration
 	log        *slog.Logger
@@ -41,6 +43,9 @@ type Services struct {
 	// Jobs enqueues background work inside the change's transaction; nil
 	// enqueues nothing.
 	Jobs Jobs
+	// Cache is where counts are reused and what every change invalidates
+	// (responses, entities); nil caches nothing.
+	Cache cache.Store
 }
 
 // Jobs enqueues background work. Each method joins tx, so a job exists if
@@ -96,7 +101,7 @@ func New(d *db.DB, a Services, cfg Config) *Resolver {
 	if cfg.DeletionGrace <= 0 {
 		cfg.DeletionGrace = 30 * 24 * time.Hour
 	}
-	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, jobs: a.Jobs, now: cfg.Now,
+	return &Resolver{db: d, sessions: a.Sessions, hasher: a.Hasher, throttle: a.Throttle, jobs: a.Jobs, cache: a.Cache, now: cfg.Now,
 		loaderWait: cfg.LoaderWait, log: cfg.Log, cfg: cfg}
 }
 

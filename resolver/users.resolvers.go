@@ -153,7 +153,9 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, la
 		return nil, err
 	}
 	r.prefetchUsers(ctx, idsOf(w.Rows, func(u *model.User) uuid.UUID { return u.ID }), connectionPaths...)
-	return userConnection(w, func(ctx context.Context) (int64, error) { return users.Count(ctx, f) }), nil
+	return userConnection(w, func(ctx context.Context) (int64, error) {
+		return r.cachedCount(ctx, "users", f, func(ctx context.Context) (int64, error) { return users.Count(ctx, f) })
+	}), nil
 }
 
 func (r *userResolver) Roles(ctx context.Context, obj *model.User) ([]model.Role, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/usergraph/usergraph/auth"
+	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
 	"github.com/usergraph/usergraph/playground"
@@ -38,6 +39,13 @@ type Config struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For is
 	// believed (see clientIP). Empty: the peer address is the client.
 	TrustedProxies []netip.Prefix
+	// PersistedQueries resolves operation hashes (automatic persisted
+	// queries and manifests); nil turns APQ off.
+	PersistedQueries *cache.PersistedQueries
+	// PersistedOnly refuses every document that is not in a manifest.
+	PersistedOnly bool
+	// Responses caches whole query responses; nil caches none.
+	Responses *cache.Responses
 }
 
 // Pinger reports whether the database answers; /readyz uses it.
@@ -60,6 +68,15 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	switch {
+	case cfg.PersistedOnly:
+		srv.Use(cache.PersistedOnly{Queries: cfg.PersistedQueries})
+	case cfg.PersistedQueries != nil:
+		srv.Use(extension.AutomaticPersistedQuery{Cache: cfg.PersistedQueries})
+	}
+	if cfg.Responses != nil {
+		srv.Use(cfg.Responses)
+	}
 	srv.SetErrorPresenter(resolver.ErrorPresenter(log))
 	srv.SetRecoverFunc(resolver.Recover(log))
 	srv.AroundOperations(res.OperationMiddleware)
@@ -79,7 +96,7 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", authenticate(srv, authn, cfg.TrustedProxies, log))
+	mux.Handle("/graphql", authenticate(cacheHeaders(srv), authn, cfg.TrustedProxies, log))
 	mux.Handle("GET /exports/{id}", authenticate(exportDownload(res, log), authn, cfg.TrustedProxies, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

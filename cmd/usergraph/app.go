@@ -53,6 +53,17 @@ func newApp() *cli.Command {
 				},
 			},
 			{
+				Name:  "persisted",
+				Usage: "manage persisted operations (client manifests)",
+				Commands: []*cli.Command{{
+					Name:      "import",
+					Usage:     "load an Apollo persisted query manifest (for PERSISTED_ONLY=true)",
+					ArgsUsage: "MANIFEST.json",
+					Flags:     concat(dbFlags(), logFlags()),
+					Action:    persistedImportAction,
+				}},
+			},
+			{
 				Name:  "admin",
 				Usage: "manage administrators",
 				Commands: []*cli.Command{{
@@ -156,6 +167,10 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 15 * time.Second, Sources: cli.EnvVars("SHUTDOWN_TIMEOUT"), Usage: "how long in-flight requests may finish after SIGTERM"},
 		&cli.StringFlag{Name: "trusted-proxies", Sources: cli.EnvVars("TRUSTED_PROXIES"), Usage: "comma-separated addresses/CIDRs of load balancers whose X-Forwarded-For is believed"},
 		&cli.BoolFlag{Name: "workers", Value: true, Sources: cli.EnvVars("WORKERS"), Usage: "run background job workers in this process (false: API only)"},
+		&cli.StringFlag{Name: "metrics-addr", Sources: cli.EnvVars("METRICS_ADDR"), Usage: "serve Prometheus metrics at http://ADDR/metrics on this separate listener (default: off)"},
+		&cli.DurationFlag{Name: "apq-ttl", Value: 24 * time.Hour, Sources: cli.EnvVars("APQ_TTL"), Usage: "how long an automatically persisted query stays registered"},
+		&cli.BoolFlag{Name: "persisted-only", Sources: cli.EnvVars("PERSISTED_ONLY"), Usage: "accept only operations from imported manifests (usergraph persisted import)"},
+		&cli.BoolFlag{Name: "response-cache", Value: true, Sources: cli.EnvVars("RESPONSE_CACHE"), Usage: "cache whole query responses as the schema's @cacheControl allows"},
 		&cli.IntFlag{Name: "demo-users", Value: 300, Sources: cli.EnvVars("DEMO_USERS"), Usage: "users to seed on the embedded default's first start (0: none)"},
 	}
 }

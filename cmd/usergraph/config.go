@@ -43,6 +43,10 @@ type Config struct {
 	TrustedProxies  []netip.Prefix
 	PublicURL       *url.URL
 	Workers         bool
+	MetricsAddr     string
+	APQTTL          time.Duration
+	PersistedOnly   bool
+	ResponseCache   bool
 
 	SMTPURL  string
 	MailFrom string
@@ -201,6 +205,18 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 		return c, err
 	}
 	c.Workers = cmd.Bool("workers")
+	c.MetricsAddr = cmd.String("metrics-addr")
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return c, fmt.Errorf("METRICS_ADDR: must be host:port, got %q", c.MetricsAddr)
+		}
+	}
+	c.APQTTL = cmd.Duration("apq-ttl")
+	if c.APQTTL < time.Minute {
+		return c, fmt.Errorf("APQ_TTL: must be at least 1m, got %s", c.APQTTL)
+	}
+	c.PersistedOnly = cmd.Bool("persisted-only")
+	c.ResponseCache = cmd.Bool("response-cache")
 	c.DemoUsers = cmd.Int("demo-users")
 	if c.DemoUsers < 0 || c.DemoUsers > 1_000_000 {
 		return c, fmt.Errorf("DEMO_USERS: must be between 0 and 1000000, got %d", c.DemoUsers)

@@ -11,9 +11,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usergraph/usergraph/auth"
+	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/embeddedpg"
 	"github.com/usergraph/usergraph/jobs"
@@ -48,7 +52,11 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		}
 	}
 
-	var cache auth.SessionCache = auth.NewMemoryCache(nil)
+	var sessionCache auth.SessionCache = auth.NewMemoryCache(nil)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cacheMetrics := cache.NewMetrics(reg)
+	var store cache.Store = cache.NewMemory(0)
 	var throttleStore auth.ThrottleStore = auth.NewMemoryThrottleStore()
 	// Keep the audit log's monthly partitions ahead of time on every start;
 	// the maintenance job does it while running. Idempotent and cheap.
@@ -56,7 +64,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		log.Warn("could not create audit partitions ahead", "err", err)
 	}
 	if cfg.RedisURL == "" {
-		log.Info("REDIS_URL is unset: sessions are cached and logins throttled in-process, which is right for a single instance only")
+		log.Info("REDIS_URL is unset: sessions, responses and persisted queries are cached and logins throttled in-process, which is right for a single instance only")
 	} else {
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -68,16 +76,17 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		rdb := redis.NewClient(opt)
 		defer rdb.Close()
 		// No ping that could block start-up: Redis only ever saves work.
-		cache = auth.NewRedisCache(rdb, 100*time.Millisecond, log)
+		sessionCache = auth.NewRedisCache(rdb, 100*time.Millisecond, log)
+		store = cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, OnStateChange: cacheMetrics.BreakerState}, log)
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 	}
-	sessions := auth.NewSessions(database, cache, cfg.Sessions, nil, log)
+	sessions := auth.NewSessions(database, sessionCache, cfg.Sessions, nil, log)
 	sender, err := newSender(cfg, log)
 	if err != nil {
 		return err
 	}
 	jobCfg := cfg.Jobs
-	jobCfg.Workers, jobCfg.Log, jobCfg.PublicURL = cfg.Workers, log, cfg.PublicURL
+	jobCfg.Workers, jobCfg.Log, jobCfg.PublicURL, jobCfg.Cache = cfg.Workers, log, cfg.PublicURL, store
 	work, err := jobs.New(database, sender, jobCfg)
 	if err != nil {
 		return err
@@ -97,10 +106,17 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		Hasher:   auth.NewHasher(cfg.Hash, 0),
 		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
 		Jobs:     work,
+		Cache:    store,
 	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log, SignInNotices: cfg.SignInNotices,
 		DeletionGrace: cfg.DeletionGrace, ImportURLHosts: cfg.ImportURLHosts})
+	queries := cache.NewPersistedQueries(store, database.PersistedQueries(), cfg.APQTTL, cacheMetrics, log)
+	var responses *cache.Responses
+	if cfg.ResponseCache {
+		responses = cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags,
+			Debug: cfg.Debug, Metrics: cacheMetrics, Log: log})
+	}
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
-		TrustedProxies: cfg.TrustedProxies},
+		TrustedProxies: cfg.TrustedProxies, PersistedQueries: queries, PersistedOnly: cfg.PersistedOnly, Responses: responses},
 		res, sessions, database, log)
 	srv := &http.Server{
 		Handler:           handler,
@@ -114,6 +130,16 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("ADDR: cannot listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("METRICS_ADDR: cannot listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		msrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics are served", "url", "http://"+mln.Addr().String()+"/metrics")
 	}
 	url := "http://" + ln.Addr().String()
 	log.Info("usergraph is serving", "graphql", url+"/graphql", "playground", cfg.Playground)

@@ -1,0 +1,244 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// Tagged is implemented by results that name what they were read from
+// (such as "User:<id>"); the response cache records a response under the
+// tags of every result in it.
+type Tagged interface {
+	CacheTags() []string
+}
+
+// ResponseConfig wires the response cache to the application.
+type ResponseConfig struct {
+	// Viewer returns who is asking: group identifies everyone who may
+	// share a public response (the same permissions, or anonymous); user
+	// identifies the one user of a private response ("" when anonymous).
+	Viewer func(ctx context.Context) (group, user string)
+	// RootTags names the lists a root field reads (such as "users" for
+	// users, user and node), so creating an entity invalidates them.
+	RootTags func(field string) []string
+	// Debug reports hit, miss or bypass in extensions.cache.
+	Debug   bool
+	Metrics *Metrics
+	Log     *slog.Logger
+}
+
+// Responses caches whole query responses per operation, variables and
+// viewer, as a gqlgen extension. Each cached response is recorded under the
+// tags of everything it read, and Invalidate removes it when any of them
+// changes.
+type Responses struct {
+	store    Store
+	cfg      ResponseConfig
+	policies *lru.Cache[string, Policy]
+	schema   *ast.Schema
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.ResponseInterceptor
+	graphql.FieldInterceptor
+} = (*Responses)(nil)
+
+// NewResponses returns the response cache over store.
+func NewResponses(store Store, cfg ResponseConfig) *Responses {
+	p, _ := lru.New[string, Policy](1000)
+	return &Responses{store: store, cfg: cfg, policies: p}
+}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (*Responses) ExtensionName() string { return "ResponseCache" }
+
+// Validate implements graphql.HandlerExtension; it keeps the schema, whose
+// @cacheControl directives give the policies.
+func (r *Responses) Validate(schema graphql.ExecutableSchema) error {
+	r.schema = schema.Schema()
+	return nil
+}
+
+type collectorKey struct{}
+
+// collector gathers the tags of one operation's results.
+type collector struct {
+	mu   sync.Mutex
+	tags map[string]struct{}
+}
+
+func (c *collector) add(tags ...string) {
+	c.mu.Lock()
+	for _, t := range tags {
+		c.tags[t] = struct{}{}
+	}
+	c.mu.Unlock()
+}
+
+func (c *collector) list() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.tags))
+	for t := range c.tags {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Tag records tags for the response being computed in ctx, for what a
+// resolver read outside its result (a no-op when nothing is cached).
+func Tag(ctx context.Context, tags ...string) {
+	if c, ok := ctx.Value(collectorKey{}).(*collector); ok {
+		c.add(tags...)
+	}
+}
+
+// InterceptField implements graphql.FieldInterceptor: it records the tags
+// of each field's result while a cacheable response is being computed.
+func (r *Responses) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	c, ok := ctx.Value(collectorKey{}).(*collector)
+	if !ok || err != nil || res == nil {
+		return res, err
+	}
+	fc := graphql.GetFieldContext(ctx)
+	if fc != nil && fc.Object == "Query" && r.cfg.RootTags != nil {
+		c.add(r.cfg.RootTags(fc.Field.Name)...)
+	}
+	switch v := res.(type) {
+	case Tagged:
+		c.add(v.CacheTags()...)
+	default:
+		// Lists of entities ([]model.Role, []*model.User, ...).
+		rv := reflect.ValueOf(res)
+		if rv.Kind() == reflect.Slice {
+			for i := range rv.Len() {
+				e := rv.Index(i)
+				if e.Kind() != reflect.Pointer && e.CanAddr() {
+					e = e.Addr()
+				}
+				if t, ok := e.Interface().(Tagged); ok {
+					c.add(t.CacheTags()...)
+				}
+			}
+		}
+	}
+	return res, err
+}
+
+// statusKey carries the outcome to the HTTP layer (Cache-Control, ETag).
+type statusKey struct{}
+
+// Outcome is what the response cache did with an operation, for the HTTP
+// layer's headers.
+type Outcome struct {
+	Policy Policy
+	Result string // hit, miss or bypass
+}
+
+// WithOutcome gives the HTTP layer a place to learn the operation's
+// policy; read it after the handler returns.
+func WithOutcome(ctx context.Context) (context.Context, *Outcome) {
+	o := &Outcome{}
+	return context.WithValue(ctx, statusKey{}, o), o
+}
+
+// InterceptResponse implements graphql.ResponseInterceptor.
+func (r *Responses) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	oc := graphql.GetOperationContext(ctx)
+	pol := r.policy(oc)
+	out, _ := ctx.Value(statusKey{}).(*Outcome)
+	if out != nil {
+		out.Policy = pol
+	}
+	result := "bypass"
+	defer func() {
+		if out != nil {
+			out.Result = result
+		}
+	}()
+	if pol.MaxAge <= 0 {
+		return r.mark(next(ctx), result)
+	}
+	key := r.key(ctx, oc, pol)
+	seq, err := r.store.Begin(ctx)
+	if err != nil {
+		r.cfg.Metrics.lookup("response", false, err)
+		return r.mark(next(ctx), result)
+	}
+	raw, ok, err := r.store.Get(ctx, key)
+	r.cfg.Metrics.lookup("response", ok, err)
+	if ok {
+		result = "hit"
+		return r.mark(&graphql.Response{Data: raw}, result)
+	}
+	c := &collector{tags: map[string]struct{}{}}
+	resp := next(context.WithValue(ctx, collectorKey{}, c))
+	if err != nil || resp == nil || len(resp.Errors) > 0 {
+		return r.mark(resp, result) // errors are never cached
+	}
+	result = "miss"
+	if err := r.store.Set(ctx, key, resp.Data, pol.MaxAge, c.list(), seq); err != nil && r.cfg.Log != nil {
+		r.cfg.Log.DebugContext(ctx, "could not cache a response", "err", err)
+	}
+	return r.mark(resp, result)
+}
+
+func (r *Responses) mark(resp *graphql.Response, result string) *graphql.Response {
+	if r.cfg.Debug && resp != nil {
+		if resp.Extensions == nil {
+			resp.Extensions = map[string]any{}
+		}
+		resp.Extensions["cache"] = map[string]any{"response": result}
+	}
+	return resp
+}
+
+// policy memoizes PolicyOf per document and operation.
+func (r *Responses) policy(oc *graphql.OperationContext) Policy {
+	if oc == nil || oc.Operation == nil {
+		return Policy{}
+	}
+	k := oc.RawQuery + "\x00" + oc.OperationName
+	if p, ok := r.policies.Get(k); ok {
+		return p
+	}
+	p := PolicyOf(r.schema, oc.Operation)
+	r.policies.Add(k, p)
+	return p
+}
+
+// key identifies a response: the document, the operation, the variables
+// and who may share it.
+func (r *Responses) key(ctx context.Context, oc *graphql.OperationContext, pol Policy) string {
+	group, user := "anonymous", ""
+	if r.cfg.Viewer != nil {
+		group, user = r.cfg.Viewer(ctx)
+	}
+	vars, _ := json.Marshal(oc.Variables) // map keys sorted: canonical
+	h := sha256.New()
+	h.Write([]byte(oc.RawQuery))
+	h.Write([]byte{0})
+	h.Write([]byte(oc.OperationName))
+	h.Write([]byte{0})
+	h.Write(vars)
+	h.Write([]byte{0})
+	h.Write([]byte(group))
+	if pol.Scope == Private {
+		h.Write([]byte{0})
+		h.Write([]byte("user:" + user))
+	}
+	return "resp:" + hex.EncodeToString(h.Sum(nil))
+}
