@@ -130,4 +130,3 @@ func (r *Resolver) cachedCount(ctx context.Context, list string, filter any, cou
 	}
 	return n, cerr
 }
-
