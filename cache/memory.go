@@ -83,6 +83,26 @@ func (m *Memory) Set(_ context.Context, key string, val []byte, ttl time.Duratio
 	return nil
 }
 
+// GetMany implements Store.
+func (m *Memory) GetMany(ctx context.Context, keys []string) ([][]byte, uint64, error) {
+	seq, _ := m.Begin(ctx)
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i], _, _ = m.Get(ctx, k)
+	}
+	return out, seq, nil
+}
+
+// SetMany implements Store.
+func (m *Memory) SetMany(ctx context.Context, entries []Entry, seq uint64) error {
+	for _, e := range entries {
+		if err := m.Set(ctx, e.Key, e.Val, e.TTL, e.Tags, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Invalidate implements Store.
 func (m *Memory) Invalidate(_ context.Context, tags ...string) error {
 	m.mu.Lock()

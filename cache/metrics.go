@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"context"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -66,4 +68,35 @@ func (m *Metrics) BreakerState(state string) {
 		}
 		m.breaker.WithLabelValues(s).Set(v)
 	}
+}
+
+// WithMetrics counts what passes through store: invalidations, and the
+// hits and misses of GetMany, which the entity cache uses.
+func WithMetrics(store Store, m *Metrics) Store {
+	if m == nil {
+		return store
+	}
+	return &counted{Store: store, m: m}
+}
+
+type counted struct {
+	Store
+	m *Metrics
+}
+
+func (c *counted) Invalidate(ctx context.Context, tags ...string) error {
+	c.m.invalidated()
+	return c.Store.Invalidate(ctx, tags...)
+}
+
+func (c *counted) GetMany(ctx context.Context, keys []string) ([][]byte, uint64, error) {
+	vals, seq, err := c.Store.GetMany(ctx, keys)
+	if err != nil {
+		c.m.lookup("entity", false, err)
+		return vals, seq, err
+	}
+	for _, v := range vals {
+		c.m.lookup("entity", v != nil, nil)
+	}
+	return vals, seq, err
 }

@@ -207,6 +207,64 @@ func (r *Redis) Set(ctx context.Context, key string, val []byte, ttl time.Durati
 	})
 }
 
+// GetMany implements Store: one MGET with the sequence.
+func (r *Redis) GetMany(ctx context.Context, keys []string) ([][]byte, uint64, error) {
+	if !r.ready(ctx) {
+		return nil, 0, ErrUnavailable
+	}
+	full := make([]string, 0, len(keys)+1)
+	full = append(full, seqKey)
+	for _, k := range keys {
+		full = append(full, keyPrefix+"v:"+k)
+	}
+	var vals []any
+	err := r.call(ctx, func(ctx context.Context) error {
+		var err error
+		vals, err = r.rdb.MGet(ctx, full...).Result()
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var seq uint64
+	if s, ok := vals[0].(string); ok {
+		seq, _ = strconv.ParseUint(s, 10, 64)
+	}
+	out := make([][]byte, len(keys))
+	for i, v := range vals[1:] {
+		if s, ok := v.(string); ok {
+			out[i] = []byte(s)
+		}
+	}
+	return out, seq, nil
+}
+
+// SetMany implements Store: the entries' scripts in one pipeline.
+func (r *Redis) SetMany(ctx context.Context, entries []Entry, seq uint64) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if !r.ready(ctx) {
+		return ErrUnavailable
+	}
+	return r.call(ctx, func(ctx context.Context) error {
+		_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, e := range entries {
+				args := make([]any, 0, 3+len(e.Tags))
+				args = append(args, e.Val, e.TTL.Milliseconds(), strconv.FormatUint(seq, 10))
+				for _, t := range e.Tags {
+					args = append(args, t)
+				}
+				// EVAL, not EVALSHA: a pipeline cannot fall back when Redis
+				// (restarted) lacks the script.
+				setScript.Eval(ctx, p, []string{keyPrefix + "v:" + e.Key, seqKey, keyPrefix}, args...)
+			}
+			return nil
+		})
+		return err
+	})
+}
+
 // Invalidate implements Store. When Redis cannot be reached the tags are
 // kept and retried before the cache is used again.
 func (r *Redis) Invalidate(ctx context.Context, tags ...string) error {

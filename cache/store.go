@@ -30,6 +30,19 @@ type Store interface {
 	// Invalidate removes every entry recorded under any of tags, on every
 	// instance that shares the store.
 	Invalidate(ctx context.Context, tags ...string) error
+	// GetMany reads many keys in one round trip (nil for each miss) and
+	// returns the invalidation sequence read with them.
+	GetMany(ctx context.Context, keys []string) (vals [][]byte, seq uint64, err error)
+	// SetMany stores many entries in one round trip, each as Set would.
+	SetMany(ctx context.Context, entries []Entry, seq uint64) error
+}
+
+// Entry is one value to store with its lifetime and tags.
+type Entry struct {
+	Key  string
+	Val  []byte
+	TTL  time.Duration
+	Tags []string
 }
 
 // ErrUnavailable is returned while the circuit breaker keeps calls away

@@ -78,6 +78,18 @@ func TestStore_Specification(t *testing.T) {
 			if get("fresh") != "ok" {
 				t.Error("a value with untouched tags was refused")
 			}
+
+			// Many at once, with the same rules.
+			vals, seq2, err := s.GetMany(ctx, []string{"b", "nope", "fresh"})
+			if err != nil || string(vals[0]) != "B" || vals[1] != nil || string(vals[2]) != "ok" {
+				t.Fatalf("GetMany: %q %v", vals, err)
+			}
+			must(s.Invalidate(ctx, "User:9"))
+			must(s.SetMany(ctx, []cache.Entry{{Key: "m1", Val: []byte("1"), TTL: time.Minute, Tags: []string{"User:8"}},
+				{Key: "m2", Val: []byte("2"), TTL: time.Minute, Tags: []string{"User:9"}}}, seq2))
+			if get("m1") != "1" || get("m2") != "<miss>" {
+				t.Errorf("SetMany: m1=%s m2=%s, want m2 refused (its tag changed after the read)", get("m1"), get("m2"))
+			}
 		})
 	}
 }

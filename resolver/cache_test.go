@@ -349,3 +349,38 @@ func TestResponseCache_RedisStoppedPausedFlushed(t *testing.T) {
 	}
 	waitCached("paused")
 }
+
+// Users by id and their roles are read through the shared entity cache:
+// a second operation on another instance needs no SQL for them, and a
+// change to the user or to one of their roles is seen at once.
+func TestEntityCache_ReadThroughWithExactInvalidation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rs := redistest.Start(t)
+	log := slog.New(slog.DiscardHandler)
+	// Response caching off for this query shape: a session list makes the
+	// operation uncacheable, so the entity cache is what is measured.
+	a := b.cachedInstance(t, cache.NewRedis(rs.Client(t), cache.RedisConfig{}, log), false)
+	c := b.cachedInstance(t, cache.NewRedis(rs.Client(t), cache.RedisConfig{}, log), false)
+	_, admin := b.userWithSession(t, "admin@example.com", "admin", "admin")
+	ada := b.createUser(t, "ada@example.com", "ada")
+	role := createRole(t, b, "pilots")
+	send(t, a, "POST", admin, `mutation($r: ID!, $u: ID!) { assignRole(input: {userId: $u, roleId: $r}) { role { id } } }`,
+		map[string]any{"r": role, "u": ada}, nil).mustOK(t)
+	q := `query($id: ID!) { node(id: $id) { ... on User { username roles { name } sessions(first: 1) { nodes { id } } } } }`
+	vars := map[string]any{"id": ada}
+	first := send(t, a, "POST", admin, q, vars, nil).mustOK(t)
+	second := send(t, c, "POST", admin, q, vars, nil).mustOK(t)
+	if first.cache != "bypass" || second.queries >= first.queries {
+		t.Fatalf("statements: %d then %d through the entity cache (cache %q)", first.queries, second.queries, first.cache)
+	}
+	send(t, c, "POST", admin, `mutation($id: ID!) { updateRole(input: {id: $id, name: "aviators"}) { role { id } } }`,
+		map[string]any{"id": role}, nil).mustOK(t)
+	if r := send(t, a, "POST", admin, q, vars, nil).mustOK(t); !strings.Contains(r.body, `"aviators"`) {
+		t.Fatalf("after renaming the role: %s", r.body)
+	}
+	send(t, c, "POST", admin, `mutation($id: ID!) { updateUser(input: {id: $id, username: "ada2"}) { user { id } } }`, vars, nil).mustOK(t)
+	if r := send(t, a, "POST", admin, q, vars, nil).mustOK(t); !strings.Contains(r.body, `"ada2"`) {
+		t.Fatalf("after renaming the user: %s", r.body)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/graph-gophers/dataloader/v7"
 
+	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/model"
 )
@@ -18,8 +19,9 @@ import (
 // per operation (never shared: their cache would leak between viewers), and
 // replaced after each mutation so later fields never read a stale cache.
 type Loaders struct {
-	db   *db.DB
-	wait time.Duration
+	db    *db.DB
+	wait  time.Duration
+	store cache.Store
 	mu   sync.Mutex
 	set  *loaderSet
 }
@@ -28,7 +30,7 @@ func (l *Loaders) get() *loaderSet {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.set == nil {
-		l.set = newLoaderSet(l.db, l.wait)
+		l.set = newLoaderSet(l.db, l.wait, l.store)
 	}
 	return l.set
 }
@@ -42,8 +44,11 @@ func (l *Loaders) Reset() {
 
 // NewLoaders returns loaders over d for one operation. wait is how long a
 // loader collects keys before it sends its batch; it is paid once per level
-// of a query.
-func NewLoaders(d *db.DB, wait time.Duration) *Loaders { return &Loaders{db: d, wait: wait} }
+// of a query. store, when not nil, is the shared entity cache read through
+// for users by id and the roles of users.
+func NewLoaders(d *db.DB, wait time.Duration, store cache.Store) *Loaders {
+	return &Loaders{db: d, wait: wait, store: store}
+}
 
 type loaderSet struct {
 	userByID     *batched[colKey, *model.User]
@@ -145,13 +150,14 @@ func (a pageArgs) dbArgs() db.PageArgs {
 	return p
 }
 
-func newLoaderSet(d *db.DB, wait time.Duration) *loaderSet {
+func newLoaderSet(d *db.DB, wait time.Duration, store cache.Store) *loaderSet {
 	users, roles, groups := d.Users(), d.Roles(), d.Groups()
 	return &loaderSet{
-		userByID:  newLoader(wait, byColumns(users.ByIDs, func(u *model.User) uuid.UUID { return u.ID }, "user")),
+		userByID: newLoader(wait, readThrough(store, userEntityKey, userEntityTags,
+			byColumns(users.ByIDs, func(u *model.User) uuid.UUID { return u.ID }, "user"))),
 		roleByID:  newLoader(wait, byColumns(roles.ByIDs, func(r *model.Role) uuid.UUID { return r.ID }, "role")),
 		groupByID: newLoader(wait, byColumns(groups.ByIDs, func(g *model.Group) uuid.UUID { return g.ID }, "group")),
-		rolesOfUser: newLoader(wait, func(ctx context.Context, keys []colKey) []*dataloader.Result[[]model.Role] {
+		rolesOfUser: newLoader(wait, readThrough(store, rolesEntityKey, rolesEntityTags, func(ctx context.Context, keys []colKey) []*dataloader.Result[[]model.Role] {
 			return batchGroups(keys, func(k colKey) db.Columns { return k.Cols }, func(k colKey) uuid.UUID { return k.ID },
 				func(cols db.Columns, ids []uuid.UUID) (map[uuid.UUID][]model.Role, error) {
 					rows, err := roles.OfUsers(ctx, cols, ids)
@@ -169,7 +175,7 @@ func newLoaderSet(d *db.DB, wait time.Duration) *loaderSet {
 					}
 					return out, nil
 				})
-		}),
+		})),
 		groupsOfUser: newLoader(wait, pagesOf(func(ctx context.Context, k pageKey, ids []uuid.UUID, p db.Page) (map[uuid.UUID]db.Window[db.UserGroup], error) {
 			return groups.OfUsers(ctx, k.Cols, ids, k.Order, p)
 		}, func(k pageKey) string { return k.Order.PageTag(db.UserGroupsList) })),

@@ -115,7 +115,7 @@ func (r *Resolver) OperationMiddleware(ctx context.Context, next graphql.Operati
 			Extensions: map[string]any{"code": string(model.CodeInvalid)},
 		}}})
 	}
-	return next(WithLoaders(ctx, NewLoaders(r.db, r.loaderWait)))
+	return next(WithLoaders(ctx, NewLoaders(r.db, r.loaderWait, r.cache)))
 }
 
 // loaders returns the operation's loaders. Without OperationMiddleware (a
@@ -124,7 +124,7 @@ func (r *Resolver) loaders(ctx context.Context) *loaderSet {
 	if l := loadersFrom(ctx); l != nil {
 		return l.get()
 	}
-	return newLoaderSet(r.db, r.loaderWait)
+	return newLoaderSet(r.db, r.loaderWait, r.cache)
 }
 
 // changed is called by every mutation after it writes, so fields resolved

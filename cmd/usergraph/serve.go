@@ -80,6 +80,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		store = cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, OnStateChange: cacheMetrics.BreakerState}, log)
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 	}
+	store = cache.WithMetrics(store, cacheMetrics)
 	sessions := auth.NewSessions(database, sessionCache, cfg.Sessions, nil, log)
 	sender, err := newSender(cfg, log)
 	if err != nil {
