@@ -22,8 +22,8 @@ type Loaders struct {
 	db    *db.DB
 	wait  time.Duration
 	store cache.Store
-	mu   sync.Mutex
-	set  *loaderSet
+	mu    sync.Mutex
+	set   *loaderSet
 }
 
 func (l *Loaders) get() *loaderSet {
