@@ -12,8 +12,13 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/go-viper/mapstructure/v2"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
+
+// manifestMissTTL is how long a hash found in no manifest is not looked up
+// again.
+const manifestMissTTL = 30 * time.Second
 
 // Manifest holds the operations of clients' build-time manifests.
 type Manifest interface {
@@ -31,6 +36,7 @@ type PersistedQueries struct {
 	store    Store
 	manifest Manifest
 	hot      *lru.Cache[string, string]
+	absent   *expirable.LRU[string, struct{}]
 	ttl      time.Duration
 	log      *slog.Logger
 	metrics  *Metrics
@@ -42,7 +48,11 @@ func NewPersistedQueries(store Store, manifest Manifest, ttl time.Duration, m *M
 		ttl = 24 * time.Hour
 	}
 	hot, _ := lru.New[string, string](2000)
-	return &PersistedQueries{store: store, manifest: manifest, hot: hot, ttl: ttl, log: log, metrics: m}
+	// Hashes not in the manifest are remembered briefly, so neither APQ
+	// traffic nor a flood of made-up hashes costs a PostgreSQL lookup per
+	// request; a newly imported manifest is seen within this time.
+	absent := expirable.NewLRU[string, struct{}](10_000, nil, manifestMissTTL)
+	return &PersistedQueries{store: store, manifest: manifest, hot: hot, absent: absent, ttl: ttl, log: log, metrics: m}
 }
 
 var _ graphql.Cache[string] = (*PersistedQueries)(nil)
@@ -72,7 +82,7 @@ func (p *PersistedQueries) fromManifest(ctx context.Context, hash string) (strin
 	if q, ok := p.hot.Get(hash); ok {
 		return q, true
 	}
-	if p.manifest == nil {
+	if p.manifest == nil || p.absent.Contains(hash) {
 		return "", false
 	}
 	q, ok, err := p.manifest.Operation(ctx, hash)
@@ -82,6 +92,8 @@ func (p *PersistedQueries) fromManifest(ctx context.Context, hash string) (strin
 	}
 	if ok {
 		p.hot.Add(hash, q)
+	} else {
+		p.absent.Add(hash, struct{}{})
 	}
 	return q, ok
 }

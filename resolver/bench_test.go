@@ -3,9 +3,13 @@ package resolver_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/usergraph/usergraph/cache"
+	"github.com/usergraph/usergraph/redistest"
 	"github.com/usergraph/usergraph/seed"
 )
 
@@ -104,6 +108,41 @@ func BenchmarkEnumeration(b *testing.B) {
 				q, v := c.query()
 				bn.doAs(b, "", q, v)
 			}
+		})
+	}
+}
+
+// BenchmarkCaching compares one query (Q2: 50 users with their roles and
+// first five groups) through real Redis: uncached; as an automatic
+// persisted query (hash only) with the entity cache; and with the response
+// cache warm. Run with `make bench`.
+func BenchmarkCaching(b *testing.B) {
+	bn := setupBench(b, time.Millisecond)
+	rs := redistest.Start(b)
+	log := slog.New(slog.DiscardHandler)
+	_, admin := bn.userWithSession(b, "bench-admin@example.com", "bench-admin", "admin")
+	q := `query Q2 { users(first: 50) { nodes { id username roles { name } groups(first: 5) { nodes { name } } } } }`
+	hash := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": cache.QueryHash(q)}}
+	uncached := bn.instanceWith(b, nil, false, false)
+	apq := bn.instanceWith(b, cache.NewRedis(rs.Client(b), cache.RedisConfig{}, log), false, false)
+	full := bn.instanceWith(b, cache.NewRedis(rs.Client(b), cache.RedisConfig{}, log), false, true)
+	send(b, apq, "POST", admin, q, nil, hash).mustOK(b) // register the hash
+	for _, m := range []struct {
+		name  string
+		h     http.Handler
+		query string
+		ext   map[string]any
+	}{
+		{"uncached", uncached, q, nil},
+		{"apq_entity_cache", apq, "", hash},
+		{"response_cached", full, "", hash},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			var stmts int
+			for b.Loop() {
+				stmts = send(b, m.h, "POST", admin, m.query, nil, m.ext).mustOK(b).queries
+			}
+			b.ReportMetric(float64(stmts), "stmts/op")
 		})
 	}
 }

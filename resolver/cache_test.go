@@ -23,16 +23,26 @@ import (
 // cachedInstance is a Usergraph process with the response cache and
 // persisted queries on store, sharing the bundle's database and session
 // store (Redis-backed sessions are tested elsewhere).
-func (b *bundle) cachedInstance(t *testing.T, store cache.Store, persistedOnly bool) http.Handler {
+func (b *bundle) cachedInstance(t testing.TB, store cache.Store, persistedOnly bool) http.Handler {
+	return b.instanceWith(t, store, persistedOnly, true)
+}
+
+// instanceWith is cachedInstance with the response cache optional (APQ and
+// the entity cache stay on).
+func (b *bundle) instanceWith(t testing.TB, store cache.Store, persistedOnly, responses bool) http.Handler {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
+	var rc *cache.Responses
+	if responses {
+		rc = cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags, Debug: true})
+	}
 	res := resolver.New(b.db, resolver.Services{Sessions: b.sessions, Hasher: b.hasher,
 		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log), Cache: store},
 		resolver.Config{LoaderWait: time.Millisecond})
 	return server.New(server.Config{Debug: true,
 		PersistedQueries: cache.NewPersistedQueries(store, b.db.PersistedQueries(), time.Hour, nil, log),
 		PersistedOnly:    persistedOnly,
-		Responses:        cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags, Debug: true}),
+		Responses:        rc,
 	}, res, b.sessions, b.db, log)
 }
 
@@ -47,7 +57,7 @@ type sent struct {
 	queries int    // SQL statements
 }
 
-func send(t *testing.T, h http.Handler, method, token, query string, vars map[string]any, ext map[string]any, header ...string) sent {
+func send(t testing.TB, h http.Handler, method, token, query string, vars map[string]any, ext map[string]any, header ...string) sent {
 	t.Helper()
 	var req *http.Request
 	if method == http.MethodGet {
@@ -96,7 +106,7 @@ func send(t *testing.T, h http.Handler, method, token, query string, vars map[st
 	return s
 }
 
-func (s sent) mustOK(t *testing.T) sent {
+func (s sent) mustOK(t testing.TB) sent {
 	t.Helper()
 	if len(s.errors) > 0 || s.status != http.StatusOK {
 		t.Fatalf("errors (%d): %s", s.status, s.body)
