@@ -55,7 +55,12 @@ type started struct {
 // directory and waits until it listens.
 func startServe(t *testing.T, env ...string) *started {
 	t.Helper()
-	dataDir := reachableTempDir(t)
+	return startServeIn(t, reachableTempDir(t), env...)
+}
+
+// startServeIn is startServe on an existing data directory.
+func startServeIn(t *testing.T, dataDir string, env ...string) *started {
+	t.Helper()
 	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--log-format", "text", "--data-dir", dataDir, "--demo-users", "120")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Env = append(cmd.Env, "DATABASE_URL=")
