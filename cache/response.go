@@ -173,20 +173,19 @@ func (r *Responses) InterceptResponse(ctx context.Context, next graphql.Response
 		return r.mark(next(ctx), result)
 	}
 	key := r.key(ctx, oc, pol)
-	seq, err := r.store.Begin(ctx)
+	// One round trip reads the response and the invalidation sequence.
+	vals, seq, err := r.store.GetMany(ctx, []string{key})
+	r.cfg.Metrics.lookup("response", err == nil && vals[0] != nil, err)
 	if err != nil {
-		r.cfg.Metrics.lookup("response", false, err)
 		return r.mark(next(ctx), result)
 	}
-	raw, ok, err := r.store.Get(ctx, key)
-	r.cfg.Metrics.lookup("response", ok, err)
-	if ok {
+	if vals[0] != nil {
 		result = "hit"
-		return r.mark(&graphql.Response{Data: raw}, result)
+		return r.mark(&graphql.Response{Data: vals[0]}, result)
 	}
 	c := &collector{tags: map[string]struct{}{}}
 	resp := next(context.WithValue(ctx, collectorKey{}, c))
-	if err != nil || resp == nil || len(resp.Errors) > 0 {
+	if resp == nil || len(resp.Errors) > 0 {
 		return r.mark(resp, result) // errors are never cached
 	}
 	result = "miss"

@@ -80,14 +80,16 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		store = cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, OnStateChange: cacheMetrics.BreakerState}, log)
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 	}
-	store = cache.WithMetrics(store, cacheMetrics)
+	// The entity cache and invalidations are counted on the way through;
+	// the response and APQ caches count their own lookups.
+	counted := cache.WithMetrics(store, cacheMetrics)
 	sessions := auth.NewSessions(database, sessionCache, cfg.Sessions, nil, log)
 	sender, err := newSender(cfg, log)
 	if err != nil {
 		return err
 	}
 	jobCfg := cfg.Jobs
-	jobCfg.Workers, jobCfg.Log, jobCfg.PublicURL, jobCfg.Cache = cfg.Workers, log, cfg.PublicURL, store
+	jobCfg.Workers, jobCfg.Log, jobCfg.PublicURL, jobCfg.Cache = cfg.Workers, log, cfg.PublicURL, counted
 	work, err := jobs.New(database, sender, jobCfg)
 	if err != nil {
 		return err
@@ -107,7 +109,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		Hasher:   auth.NewHasher(cfg.Hash, 0),
 		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
 		Jobs:     work,
-		Cache:    store,
+		Cache:    counted,
 	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log, SignInNotices: cfg.SignInNotices,
 		DeletionGrace: cfg.DeletionGrace, ImportURLHosts: cfg.ImportURLHosts})
 	queries := cache.NewPersistedQueries(store, database.PersistedQueries(), cfg.APQTTL, cacheMetrics, log)
