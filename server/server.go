@@ -46,6 +46,13 @@ type Config struct {
 	PersistedOnly bool
 	// Responses caches whole query responses; nil caches none.
 	Responses *cache.Responses
+	// Limits bound each request; zero fields take the defaults.
+	Limits Limits
+	// Suggestions lets validation errors say "Did you mean ...?", which
+	// reveals field names; on with introspection in development.
+	Suggestions bool
+	// RequestTimeout is the deadline of each request. Default 30s.
+	RequestTimeout time.Duration
 }
 
 // Pinger reports whether the database answers; /readyz uses it.
@@ -61,10 +68,20 @@ type Authenticator interface {
 
 // New returns the HTTP handler of the whole API.
 func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger, log *slog.Logger) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res, Directives: resolver.Directives()}))
+	cfg.Limits = cfg.Limits.WithDefaults()
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res, Directives: resolver.Directives(), Complexity: resolver.Complexity()}))
+	// GET runs queries only (gqlgen refuses mutations over GET); there are
+	// no multipart, form or websocket transports.
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
+	srv.SetDisableSuggestion(!cfg.Suggestions)
+	srv.Use(shapeLimits{l: cfg.Limits})
+	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -96,7 +113,7 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", authenticate(cacheHeaders(srv), authn, cfg.TrustedProxies, log))
+	mux.Handle("/graphql", deadline(gate(authenticate(cacheHeaders(srv), authn, cfg.TrustedProxies, log), cfg.Limits.MaxBody), cfg.RequestTimeout))
 	mux.Handle("GET /exports/{id}", authenticate(exportDownload(res, log), authn, cfg.TrustedProxies, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -117,6 +134,16 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 		mux.Handle("/", playground.Handler(playground.Options{Endpoint: "/graphql"}))
 	}
 	return withRequest(mux, log)
+}
+
+// deadline bounds every request's work: resolvers and SQL see the context
+// end and stop.
+func deadline(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // authenticate resolves the session token of a request (a bearer token for

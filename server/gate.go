@@ -1,0 +1,121 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// gate checks a request to /graphql before gqlgen sees it, following the
+// GraphQL-over-HTTP specification: GET and POST only; POST bodies must be
+// application/json (so a cross-site form or text/plain post, which a
+// browser sends with the session cookie and no preflight, is refused); the
+// Accept header must allow a JSON response; the body is read with a hard
+// limit before it is decoded, must be one JSON object (no batching), and is
+// never echoed back. gqlgen's own answers are then given conformant status
+// codes: with application/json, a request error is still 200.
+func gate(next http.Handler, maxBody int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		respType := responseType(r.Header.Get("Accept"))
+		if respType == "" {
+			refuse(w, "application/json", http.StatusNotAcceptable, "NOT_ACCEPTABLE",
+				"the Accept header must allow application/graphql-response+json or application/json")
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+		case http.MethodPost:
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
+				refuse(w, respType, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
+					"POST requests must have Content-Type: application/json")
+				return
+			}
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				refuse(w, respType, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE",
+					"the request body is larger than "+strconv.FormatInt(maxBody, 10)+" bytes")
+				return
+			}
+			if err != nil {
+				refuse(w, respType, http.StatusBadRequest, "BAD_REQUEST", "the request body could not be read")
+				return
+			}
+			trimmed := bytes.TrimLeft(body, " \t\r\n")
+			if len(trimmed) > 0 && trimmed[0] == '[' {
+				refuse(w, respType, http.StatusBadRequest, "BATCHING_NOT_SUPPORTED", "send one operation per request, not a batch")
+				return
+			}
+			var probe struct {
+				Query         *string        `json:"query"`
+				OperationName *string        `json:"operationName"`
+				Variables     map[string]any `json:"variables"`
+				Extensions    map[string]any `json:"extensions"`
+			}
+			if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(body, &probe) != nil {
+				refuse(w, respType, http.StatusBadRequest, "BAD_REQUEST",
+					"the body must be a JSON object with query, operationName, variables and extensions")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			refuse(w, respType, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use GET (queries) or POST")
+			return
+		}
+		if respType == "application/json" {
+			w = &okForRequestErrors{ResponseWriter: w}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// responseType is the media type to answer with, from Accept; "" when
+// Accept allows neither.
+func responseType(accept string) string {
+	if strings.TrimSpace(accept) == "" {
+		return "application/json"
+	}
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || params["q"] == "0" {
+			continue
+		}
+		switch mt {
+		case "application/graphql-response+json":
+			return mt
+		case "application/json", "application/*", "*/*":
+			return "application/json"
+		}
+	}
+	return ""
+}
+
+// refuse answers a request the gate turns away, in the GraphQL error shape.
+func refuse(w http.ResponseWriter, contentType string, status int, code, msg string) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}}})
+}
+
+// okForRequestErrors turns gqlgen's 422 (a document that does not parse or
+// validate) into the 200 the specification asks for when the response is
+// application/json; application/graphql-response+json keeps gqlgen's 400.
+type okForRequestErrors struct {
+	http.ResponseWriter
+}
+
+func (o *okForRequestErrors) WriteHeader(status int) {
+	if status == http.StatusUnprocessableEntity {
+		status = http.StatusOK
+	}
+	o.ResponseWriter.WriteHeader(status)
+}
+
+func (o *okForRequestErrors) Unwrap() http.ResponseWriter { return o.ResponseWriter }
