@@ -63,7 +63,7 @@ var _ interface {
 	graphql.OperationContextMutator
 } = shapeLimits{}
 
-func (shapeLimits) ExtensionName() string                  { return "ShapeLimits" }
+func (shapeLimits) ExtensionName() string                   { return "ShapeLimits" }
 func (shapeLimits) Validate(graphql.ExecutableSchema) error { return nil }
 
 func limitError(code, format string, args ...any) *gqlerror.Error {
