@@ -171,6 +171,15 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "apq-ttl", Value: 24 * time.Hour, Sources: cli.EnvVars("APQ_TTL"), Usage: "how long an automatically persisted query stays registered"},
 		&cli.BoolFlag{Name: "persisted-only", Sources: cli.EnvVars("PERSISTED_ONLY"), Usage: "accept only operations from imported manifests (usergraph persisted import)"},
 		&cli.BoolFlag{Name: "response-cache", Value: true, Sources: cli.EnvVars("RESPONSE_CACHE"), Usage: "cache whole query responses as the schema's @cacheControl allows"},
+		&cli.IntFlag{Name: "max-body-bytes", Value: 64 << 10, Sources: cli.EnvVars("MAX_BODY_BYTES"), Usage: "largest request body, checked before decoding"},
+		&cli.IntFlag{Name: "max-document-chars", Value: 15_000, Sources: cli.EnvVars("MAX_DOCUMENT_CHARS"), Usage: "longest query document"},
+		&cli.IntFlag{Name: "max-tokens", Value: 5_000, Sources: cli.EnvVars("MAX_TOKENS"), Usage: "most parser tokens in a document"},
+		&cli.IntFlag{Name: "max-depth", Value: 10, Sources: cli.EnvVars("MAX_DEPTH"), Usage: "deepest field nesting (edges and node included)"},
+		&cli.IntFlag{Name: "max-aliases", Value: 15, Sources: cli.EnvVars("MAX_ALIASES"), Usage: "most aliased fields in a document"},
+		&cli.IntFlag{Name: "max-directives", Value: 20, Sources: cli.EnvVars("MAX_DIRECTIVES"), Usage: "most directives in a document"},
+		&cli.IntFlag{Name: "max-complexity", Value: 2_500, Sources: cli.EnvVars("MAX_COMPLEXITY"), Usage: "most an operation may cost (list fields cost their page size times their children)"},
+		&cli.BoolFlag{Name: "suggestions", Sources: cli.EnvVars("SUGGESTIONS"), Usage: "'Did you mean ...?' in validation errors (default: on in development mode)"},
+		&cli.DurationFlag{Name: "request-timeout", Value: 30 * time.Second, Sources: cli.EnvVars("REQUEST_TIMEOUT"), Usage: "deadline of each request"},
 		&cli.IntFlag{Name: "demo-users", Value: 300, Sources: cli.EnvVars("DEMO_USERS"), Usage: "users to seed on the embedded default's first start (0: none)"},
 	}
 }

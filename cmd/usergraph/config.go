@@ -44,6 +44,9 @@ type Config struct {
 	PublicURL       *url.URL
 	Workers         bool
 	MetricsAddr     string
+	Limits          server.Limits
+	Suggestions     bool
+	RequestTimeout  time.Duration
 	APQTTL          time.Duration
 	PersistedOnly   bool
 	ResponseCache   bool
@@ -210,6 +213,23 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			return c, fmt.Errorf("METRICS_ADDR: must be host:port, got %q", c.MetricsAddr)
 		}
+	}
+	c.Limits = server.Limits{
+		MaxBody: int64(cmd.Int("max-body-bytes")), MaxDocument: cmd.Int("max-document-chars"), MaxTokens: cmd.Int("max-tokens"),
+		MaxDepth: cmd.Int("max-depth"), MaxAliases: cmd.Int("max-aliases"), MaxDirectives: cmd.Int("max-directives"),
+		MaxComplexity: cmd.Int("max-complexity"),
+	}
+	for name, v := range map[string]int64{"MAX_BODY_BYTES": c.Limits.MaxBody, "MAX_DOCUMENT_CHARS": int64(c.Limits.MaxDocument),
+		"MAX_TOKENS": int64(c.Limits.MaxTokens), "MAX_DEPTH": int64(c.Limits.MaxDepth), "MAX_ALIASES": int64(c.Limits.MaxAliases),
+		"MAX_DIRECTIVES": int64(c.Limits.MaxDirectives), "MAX_COMPLEXITY": int64(c.Limits.MaxComplexity)} {
+		if v < 1 {
+			return c, fmt.Errorf("%s: must be at least 1, got %d", name, v)
+		}
+	}
+	c.Suggestions = boolOr("suggestions", dev)
+	c.RequestTimeout = cmd.Duration("request-timeout")
+	if c.RequestTimeout < time.Second {
+		return c, fmt.Errorf("REQUEST_TIMEOUT: must be at least 1s, got %s", c.RequestTimeout)
 	}
 	c.APQTTL = cmd.Duration("apq-ttl")
 	if c.APQTTL < time.Minute {

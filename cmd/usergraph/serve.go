@@ -119,13 +119,14 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 			Debug: cfg.Debug, Metrics: cacheMetrics, Log: log})
 	}
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
-		TrustedProxies: cfg.TrustedProxies, PersistedQueries: queries, PersistedOnly: cfg.PersistedOnly, Responses: responses},
+		TrustedProxies: cfg.TrustedProxies, PersistedQueries: queries, PersistedOnly: cfg.PersistedOnly, Responses: responses,
+		Limits: cfg.Limits, Suggestions: cfg.Suggestions, RequestTimeout: cfg.RequestTimeout},
 		res, sessions, database, log)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 30*time.Second, // the deadline ends the work first
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
