@@ -259,6 +259,16 @@ type Mutation struct {
 type Query struct {
 }
 
+// The caller's request budget (points per window, charged by each operation's complexity: one point per hundred, at least one).
+type RateLimit struct {
+	// What this operation cost.
+	Cost      int `json:"cost"`
+	Limit     int `json:"limit"`
+	Remaining int `json:"remaining"`
+	// When the budget is full again.
+	ResetAt time.Time `json:"resetAt"`
+}
+
 type ReactivateUserPayload struct {
 	User *model.User `json:"user"`
 }

@@ -136,6 +136,7 @@ func TestAuthz_MatrixOfRootFieldsAndCallers(t *testing.T) {
 		{"cancelJob", `mutation { cancelJob(input: {id: "Sm9iOjE"}) { job { id } } }`, map[string]string{"member": forbid, "admin": ok}},
 		{"requestMyDataExport", `mutation { requestMyDataExport { job { id } } }`, map[string]string{"member": ok, "admin": ok}},
 		{"deleteMyAccount", `mutation { deleteMyAccount(input: {password: "not it"}) { purgeAfter } }`, map[string]string{"member": ok, "admin": ok}},
+		{"rateLimit", `{ rateLimit { remaining } }`, map[string]string{"anonymous": ok, "member": ok, "admin": ok, "deactivated": ok, "revoked": ok}},
 		{"logout", `mutation { logout { ok } }`, map[string]string{"member": ok, "admin": ok}},
 		{"logoutEverywhere", `mutation { logoutEverywhere { ok } }`, map[string]string{"member": ok, "admin": ok}},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/usergraph/usergraph/graph"
 	"github.com/usergraph/usergraph/model"
+	"github.com/usergraph/usergraph/ratelimit"
 )
 
 func (r *queryResolver) Node(ctx context.Context, id string) (graph.Node, error) {
@@ -62,6 +63,14 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]graph.Node, 
 	}
 	r.prefetchNodes(ctx, out)
 	return out, nil
+}
+
+func (r *queryResolver) RateLimit(ctx context.Context) (*graph.RateLimit, error) {
+	st := ratelimit.StateFrom(ctx).Get()
+	if st == nil {
+		return nil, nil
+	}
+	return &graph.RateLimit{Cost: st.Cost, Limit: st.Limit, Remaining: st.Remaining, ResetAt: st.ResetAt}, nil
 }
 
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }

@@ -24,6 +24,7 @@ import (
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/graph"
 	"github.com/usergraph/usergraph/playground"
+	"github.com/usergraph/usergraph/ratelimit"
 	"github.com/usergraph/usergraph/resolver"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	Suggestions bool
 	// RequestTimeout is the deadline of each request. Default 30s.
 	RequestTimeout time.Duration
+	// RateLimit charges each operation's cost to its client's budget; nil
+	// turns rate limiting off.
+	RateLimit *ratelimit.Limiter
 }
 
 // Pinger reports whether the database answers; /readyz uses it.
@@ -82,6 +86,9 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	srv.SetDisableSuggestion(!cfg.Suggestions)
 	srv.Use(shapeLimits{l: cfg.Limits})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
+	if cfg.RateLimit != nil {
+		srv.Use(costLimit{l: cfg.RateLimit}) // after the complexity, which prices it
+	}
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -113,7 +120,7 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", deadline(gate(authenticate(cacheHeaders(srv), authn, cfg.TrustedProxies, log), cfg.Limits.MaxBody), cfg.RequestTimeout))
+	mux.Handle("/graphql", deadline(gate(rateLimitHeaders(authenticate(cacheHeaders(srv), authn, cfg.TrustedProxies, log)), cfg.Limits.MaxBody), cfg.RequestTimeout))
 	mux.Handle("GET /exports/{id}", authenticate(exportDownload(res, log), authn, cfg.TrustedProxies, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

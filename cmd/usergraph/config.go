@@ -47,6 +47,8 @@ type Config struct {
 	Limits          server.Limits
 	Suggestions     bool
 	RequestTimeout  time.Duration
+	RateLimitPoints int
+	RateLimitWindow time.Duration
 	APQTTL          time.Duration
 	PersistedOnly   bool
 	ResponseCache   bool
@@ -230,6 +232,13 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	c.RequestTimeout = cmd.Duration("request-timeout")
 	if c.RequestTimeout < time.Second {
 		return c, fmt.Errorf("REQUEST_TIMEOUT: must be at least 1s, got %s", c.RequestTimeout)
+	}
+	c.RateLimitPoints, c.RateLimitWindow = cmd.Int("rate-limit-points"), cmd.Duration("rate-limit-window")
+	if c.RateLimitPoints < 0 {
+		return c, fmt.Errorf("RATE_LIMIT_POINTS: must be 0 (off) or more, got %d", c.RateLimitPoints)
+	}
+	if c.RateLimitWindow < time.Second {
+		return c, fmt.Errorf("RATE_LIMIT_WINDOW: must be at least 1s, got %s", c.RateLimitWindow)
 	}
 	c.APQTTL = cmd.Duration("apq-ttl")
 	if c.APQTTL < time.Minute {

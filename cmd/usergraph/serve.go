@@ -21,6 +21,7 @@ import (
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/embeddedpg"
 	"github.com/usergraph/usergraph/jobs"
+	"github.com/usergraph/usergraph/ratelimit"
 	"github.com/usergraph/usergraph/resolver"
 	"github.com/usergraph/usergraph/seed"
 	"github.com/usergraph/usergraph/server"
@@ -57,6 +58,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cacheMetrics := cache.NewMetrics(reg)
 	var store cache.Store = cache.NewMemory(0)
+	var budgets ratelimit.Store = ratelimit.NewMemory(nil)
 	var throttleStore auth.ThrottleStore = auth.NewMemoryThrottleStore()
 	// Keep the audit log's monthly partitions ahead of time on every start;
 	// the maintenance job does it while running. Idempotent and cheap.
@@ -79,6 +81,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		sessionCache = auth.NewRedisCache(rdb, 100*time.Millisecond, log)
 		store = cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, OnStateChange: cacheMetrics.BreakerState}, log)
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
+		budgets = ratelimit.NewRedis(rdb, 100*time.Millisecond)
 	}
 	// The entity cache and invalidations are counted on the way through;
 	// the response and APQ caches count their own lookups.
@@ -118,9 +121,13 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		responses = cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags,
 			Debug: cfg.Debug, Metrics: cacheMetrics, Log: log})
 	}
+	var limiter *ratelimit.Limiter
+	if cfg.RateLimitPoints > 0 {
+		limiter = ratelimit.New(budgets, cfg.RateLimitPoints, cfg.RateLimitWindow, log)
+	}
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
 		TrustedProxies: cfg.TrustedProxies, PersistedQueries: queries, PersistedOnly: cfg.PersistedOnly, Responses: responses,
-		Limits: cfg.Limits, Suggestions: cfg.Suggestions, RequestTimeout: cfg.RequestTimeout},
+		Limits: cfg.Limits, Suggestions: cfg.Suggestions, RequestTimeout: cfg.RequestTimeout, RateLimit: limiter},
 		res, sessions, database, log)
 	srv := &http.Server{
 		Handler:           handler,
