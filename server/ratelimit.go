@@ -24,7 +24,7 @@ var _ interface {
 	graphql.OperationContextMutator
 } = costLimit{}
 
-func (costLimit) ExtensionName() string                  { return "CostRateLimit" }
+func (costLimit) ExtensionName() string                   { return "CostRateLimit" }
 func (costLimit) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (c costLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
@@ -86,4 +86,5 @@ func (b *budgetWriter) Write(p []byte) (int, error) {
 }
 
 func (b *budgetWriter) Unwrap() http.ResponseWriter { return b.ResponseWriter }
+
 var timeNow = time.Now
