@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
@@ -38,6 +40,11 @@ type Config struct {
 	StatementTimeout time.Duration
 	// ApplicationName shows up in pg_stat_activity. Defaults to "usergraph".
 	ApplicationName string
+	// ObserveQuery, when set, is told each statement's duration and error
+	// (metrics).
+	ObserveQuery func(time.Duration, error)
+	// Tracer, when set, also traces every statement (OpenTelemetry).
+	Tracer pgx.QueryTracer
 }
 
 // WithDefaults returns a copy of c with unset fields filled in.
@@ -102,7 +109,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	pcfg.MaxConnLifetime = cfg.MaxConnLifetime
 	pcfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
 	pcfg.MaxConnIdleTime = cfg.MaxConnIdleTime
-	pcfg.ConnConfig.Tracer = statementTracer{}
+	pcfg.ConnConfig.Tracer = statementTracer{observe: cfg.ObserveQuery}
+	if cfg.Tracer != nil {
+		pcfg.ConnConfig.Tracer = multitracer.New(statementTracer{observe: cfg.ObserveQuery}, cfg.Tracer)
+	}
 	rp := pcfg.ConnConfig.RuntimeParams
 	if _, ok := rp["application_name"]; !ok {
 		rp["application_name"] = cfg.ApplicationName

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -31,16 +32,28 @@ func StatementCounterFrom(ctx context.Context) *StatementCounter {
 
 // statementTracer is pgx's hook into every statement. It sees the context
 // gorm passes down, so it can attribute the statement to its request.
-type statementTracer struct{}
+// It also times each statement for ObserveQuery.
+type statementTracer struct {
+	observe func(time.Duration, error)
+}
 
-func (statementTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+type startKey struct{}
+
+func (t statementTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	if c := StatementCounterFrom(ctx); c != nil {
 		c.n.Add(1)
+	}
+	if t.observe != nil {
+		ctx = context.WithValue(ctx, startKey{}, time.Now())
 	}
 	return ctx
 }
 
-func (statementTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (t statementTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	if start, ok := ctx.Value(startKey{}).(time.Time); ok && t.observe != nil {
+		t.observe(time.Since(start), data.Err)
+	}
+}
 
 func (statementTracer) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
 	if c := StatementCounterFrom(ctx); c != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -41,11 +42,16 @@ func (e *TemporaryError) Unwrap() error { return e.Err }
 // log. Cancel and snooze keep their meaning.
 type safeErrors struct {
 	river.MiddlewareDefaults
-	log *slog.Logger
+	log     *slog.Logger
+	observe func(kind string, d time.Duration, err error)
 }
 
 func (m *safeErrors) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	start := time.Now()
 	err := doInner(ctx)
+	if m.observe != nil {
+		m.observe(job.Kind, time.Since(start), err)
+	}
 	if err == nil {
 		return nil
 	}

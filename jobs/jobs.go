@@ -76,6 +76,9 @@ type Config struct {
 	// Cache is told what background changes make stale (imported users,
 	// purged accounts); nil when nothing is cached.
 	Cache Invalidator
+	// ObserveJob, when set, is told each attempt's kind, duration and
+	// error (metrics).
+	ObserveJob func(kind string, d time.Duration, err error)
 	// MaintenanceInterval is how often the maintenance job runs. Defaults
 	// to an hour.
 	MaintenanceInterval time.Duration
@@ -173,7 +176,7 @@ func New(d *db.DB, sender Sender, cfg Config) (*Jobs, error) {
 			QueueMaintenance:   {MaxWorkers: 1},
 		},
 		Workers:              workers,
-		Middleware:           []rivertype.Middleware{&safeErrors{log: cfg.Log}},
+		Middleware:           []rivertype.Middleware{&safeErrors{log: cfg.Log, observe: cfg.ObserveJob}},
 		JobTimeout:           cfg.RescueAfter * 3 / 4,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          cfg.RetryPolicy,

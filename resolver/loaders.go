@@ -19,18 +19,19 @@ import (
 // per operation (never shared: their cache would leak between viewers), and
 // replaced after each mutation so later fields never read a stale cache.
 type Loaders struct {
-	db    *db.DB
-	wait  time.Duration
-	store cache.Store
-	mu    sync.Mutex
-	set   *loaderSet
+	db      *db.DB
+	wait    time.Duration
+	store   cache.Store
+	observe func(loader string, keys int)
+	mu      sync.Mutex
+	set     *loaderSet
 }
 
 func (l *Loaders) get() *loaderSet {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.set == nil {
-		l.set = newLoaderSet(l.db, l.wait, l.store)
+		l.set = newLoaderSet(l.db, l.wait, l.store, l.observe)
 	}
 	return l.set
 }
@@ -46,8 +47,8 @@ func (l *Loaders) Reset() {
 // loader collects keys before it sends its batch; it is paid once per level
 // of a query. store, when not nil, is the shared entity cache read through
 // for users by id and the roles of users.
-func NewLoaders(d *db.DB, wait time.Duration, store cache.Store) *Loaders {
-	return &Loaders{db: d, wait: wait, store: store}
+func NewLoaders(d *db.DB, wait time.Duration, store cache.Store, observe func(loader string, keys int)) *Loaders {
+	return &Loaders{db: d, wait: wait, store: store, observe: observe}
 }
 
 type loaderSet struct {
@@ -66,8 +67,9 @@ type loaderSet struct {
 // once and prime the loader, instead of collecting keys for a batch window.
 type batched[K comparable, V any] struct {
 	*dataloader.Loader[K, V]
-	fn    dataloader.BatchFunc[K, V]
-	cache *dataloader.InMemoryCache[K, V]
+	fn     dataloader.BatchFunc[K, V]
+	cache  *dataloader.InMemoryCache[K, V]
+	report func(keys int)
 }
 
 // fetch runs one batch for the keys the loader has not seen yet and primes
@@ -150,9 +152,9 @@ func (a pageArgs) dbArgs() db.PageArgs {
 	return p
 }
 
-func newLoaderSet(d *db.DB, wait time.Duration, store cache.Store) *loaderSet {
+func newLoaderSet(d *db.DB, wait time.Duration, store cache.Store, observe func(string, int)) *loaderSet {
 	users, roles, groups := d.Users(), d.Roles(), d.Groups()
-	return &loaderSet{
+	s := &loaderSet{
 		userByID: newLoader(wait, readThrough(store, userEntityKey, userEntityTags,
 			byColumns(users.ByIDs, func(u *model.User) uuid.UUID { return u.ID }, "user"))),
 		roleByID:  newLoader(wait, byColumns(roles.ByIDs, func(r *model.Role) uuid.UUID { return r.ID }, "role")),
@@ -194,16 +196,38 @@ func newLoaderSet(d *db.DB, wait time.Duration, store cache.Store) *loaderSet {
 			return out
 		}),
 	}
+	if observe != nil {
+		s.userByID.observe(observe, "userByID")
+		s.roleByID.observe(observe, "roleByID")
+		s.groupByID.observe(observe, "groupByID")
+		s.rolesOfUser.observe(observe, "rolesOfUser")
+		s.groupsOfUser.observe(observe, "groupsOfUser")
+		s.groupCount.observe(observe, "groupCount")
+		s.membersOf.observe(observe, "membersOf")
+		s.holdersOf.observe(observe, "holdersOf")
+	}
+	return s
+}
+
+// observe reports each batch's size. Prefetches (fetch) and the loader's
+// own batches both go through fn.
+func (b *batched[K, V]) observe(report func(string, int), name string) {
+	b.report = func(n int) { report(name, n) }
 }
 
 func newLoader[K comparable, V any](wait time.Duration, fn dataloader.BatchFunc[K, V]) *batched[K, V] {
 	cache := dataloader.NewCache[K, V]()
-	return &batched[K, V]{
-		Loader: dataloader.NewBatchedLoader(fn, dataloader.WithWait[K, V](wait), dataloader.WithBatchCapacity[K, V](1000),
-			dataloader.WithCache[K, V](cache)),
-		fn:    fn,
-		cache: cache,
+	b := &batched[K, V]{cache: cache}
+	// Every batch, from the loader or a prefetch, reports its size.
+	b.fn = func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		if b.report != nil {
+			b.report(len(keys))
+		}
+		return fn(ctx, keys)
 	}
+	b.Loader = dataloader.NewBatchedLoader(b.fn, dataloader.WithWait[K, V](wait), dataloader.WithBatchCapacity[K, V](1000),
+		dataloader.WithCache[K, V](cache))
+	return b
 }
 
 // byColumns adapts a store's ByIDs to a batch function: one statement per

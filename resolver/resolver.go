@@ -85,6 +85,9 @@ type Config struct {
 	DeletionGrace time.Duration
 	// ImportURLHosts are the hosts importUsers may download from.
 	ImportURLHosts []string
+	// ObserveBatch, when set, is told each dataloader batch's size
+	// (metrics).
+	ObserveBatch func(loader string, keys int)
 }
 
 // New returns the root resolver.
@@ -115,7 +118,7 @@ func (r *Resolver) OperationMiddleware(ctx context.Context, next graphql.Operati
 			Extensions: map[string]any{"code": string(model.CodeInvalid)},
 		}}})
 	}
-	return next(WithLoaders(ctx, NewLoaders(r.db, r.loaderWait, r.cache)))
+	return next(WithLoaders(ctx, NewLoaders(r.db, r.loaderWait, r.cache, r.cfg.ObserveBatch)))
 }
 
 // loaders returns the operation's loaders. Without OperationMiddleware (a
@@ -124,7 +127,7 @@ func (r *Resolver) loaders(ctx context.Context) *loaderSet {
 	if l := loadersFrom(ctx); l != nil {
 		return l.get()
 	}
-	return newLoaderSet(r.db, r.loaderWait, r.cache)
+	return newLoaderSet(r.db, r.loaderWait, r.cache, r.cfg.ObserveBatch)
 }
 
 // changed is called by every mutation after it writes, so fields resolved

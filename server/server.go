@@ -26,6 +26,7 @@ import (
 	"github.com/usergraph/usergraph/playground"
 	"github.com/usergraph/usergraph/ratelimit"
 	"github.com/usergraph/usergraph/resolver"
+	"github.com/usergraph/usergraph/telemetry"
 )
 
 // Config configures the HTTP handler.
@@ -57,6 +58,15 @@ type Config struct {
 	// RateLimit charges each operation's cost to its client's budget; nil
 	// turns rate limiting off.
 	RateLimit *ratelimit.Limiter
+	// Metrics records requests, operations and resolvers; nil records
+	// nothing.
+	Metrics *telemetry.Metrics
+	// Tracing wraps the handler in OpenTelemetry's HTTP instrumentation and
+	// traces operations and resolvers; off when false.
+	Tracing bool
+	// Draining makes /readyz fail (while a shutdown waits for the load
+	// balancer to notice); nil is never draining.
+	Draining func() bool
 }
 
 // Pinger reports whether the database answers; /readyz uses it.
@@ -91,6 +101,15 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	}
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
+	}
+	// Outermost: the access log, metrics and tracing see every operation,
+	// also those the response cache answers.
+	srv.Use(noteRequest{})
+	if cfg.Metrics != nil {
+		srv.Use(cfg.Metrics.GraphQL())
+	}
+	if cfg.Tracing {
+		srv.Use(telemetry.GraphQLTracing())
 	}
 	switch {
 	case cfg.PersistedOnly:
@@ -130,6 +149,10 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if cfg.Draining != nil && cfg.Draining() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
 		if err := pinger.Ping(ctx); err != nil {
 			log.WarnContext(ctx, "not ready: database unreachable", "err", err)
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
@@ -140,7 +163,11 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	if cfg.Playground {
 		mux.Handle("/", playground.Handler(playground.Options{Endpoint: "/graphql"}))
 	}
-	return withRequest(mux, log)
+	h := withRequest(mux, log, cfg.Metrics)
+	if cfg.Tracing {
+		h = telemetry.HTTPTracing(h)
+	}
+	return h
 }
 
 // deadline bounds every request's work: resolvers and SQL see the context
@@ -186,7 +213,7 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // withRequest gives every request an id (a well-formed X-Request-Id from a
 // proxy is kept), a statement counter, and one access-log line.
-func withRequest(next http.Handler, log *slog.Logger) http.Handler {
+func withRequest(next http.Handler, log *slog.Logger, m *telemetry.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -196,12 +223,27 @@ func withRequest(next http.Handler, log *slog.Logger) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		ctx := resolver.WithRequestID(r.Context(), id)
 		ctx, counter := db.WithStatementCounter(ctx)
+		info := &requestInfo{}
+		ctx = context.WithValue(ctx, requestInfoKey{}, info)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(ctx))
-		log.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)),
-			slog.Int64("sql_statements", counter.Count()))
+		d := time.Since(start)
+		path := r.URL.Path
+		if strings.HasPrefix(path, "/exports/") {
+			path = "/exports/{id}"
+		} else if path != "/graphql" && path != "/healthz" && path != "/readyz" {
+			path = "other"
+		}
+		m.ObserveRequest(path, r.Method, sw.status, d, counter.Count())
+		attrs := []slog.Attr{slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("duration", d), slog.Int64("sql_statements", counter.Count())}
+		if info.operation != "" {
+			attrs = append(attrs, slog.String("operation", info.operation))
+		}
+		if info.viewer != "" {
+			attrs = append(attrs, slog.String("viewer_id", info.viewer))
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	})
 }
 
@@ -217,3 +259,32 @@ func (s *statusWriter) WriteHeader(code int) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// requestInfo collects what the access log reports beyond HTTP: the
+// operation's name and the viewer (never a body, a token or a variable).
+type requestInfo struct {
+	operation string
+	viewer    string
+}
+
+type requestInfoKey struct{}
+
+// noteRequest is the gqlgen extension that fills in requestInfo.
+type noteRequest struct{}
+
+func (noteRequest) ExtensionName() string                   { return "AccessLog" }
+func (noteRequest) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (noteRequest) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		name, typ := telemetry.OperationOf(graphql.GetOperationContext(ctx))
+		info.operation = name
+		if name == "" {
+			info.operation = typ
+		}
+		if v := auth.ViewerFrom(ctx); v != nil {
+			info.viewer = v.UserID.String()
+		}
+	}
+	return next(ctx)
+}

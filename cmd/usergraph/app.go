@@ -182,6 +182,9 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "request-timeout", Value: 30 * time.Second, Sources: cli.EnvVars("REQUEST_TIMEOUT"), Usage: "deadline of each request"},
 		&cli.IntFlag{Name: "rate-limit-points", Value: 5_000, Sources: cli.EnvVars("RATE_LIMIT_POINTS"), Usage: "request budget per client per window, in points (1 per 100 complexity); 0 turns it off"},
 		&cli.DurationFlag{Name: "rate-limit-window", Value: time.Hour, Sources: cli.EnvVars("RATE_LIMIT_WINDOW"), Usage: "how long a budget lasts"},
+		&cli.StringFlag{Name: "otlp-endpoint", Sources: cli.EnvVars("OTEL_EXPORTER_OTLP_ENDPOINT"), Usage: "send OpenTelemetry traces over OTLP/HTTP to this URL (default: tracing off)"},
+		&cli.BoolFlag{Name: "pprof", Sources: cli.EnvVars("PPROF"), Usage: "serve /debug/pprof on the metrics listener (needs METRICS_ADDR)"},
+		&cli.DurationFlag{Name: "drain-delay", Sources: cli.EnvVars("DRAIN_DELAY"), Usage: "on SIGTERM, how long /readyz fails before the listener closes (default: 5s in production, 0 in development)"},
 		&cli.IntFlag{Name: "demo-users", Value: 300, Sources: cli.EnvVars("DEMO_USERS"), Usage: "users to seed on the embedded default's first start (0: none)"},
 	}
 }

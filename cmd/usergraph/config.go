@@ -47,6 +47,9 @@ type Config struct {
 	Limits          server.Limits
 	Suggestions     bool
 	RequestTimeout  time.Duration
+	OTLPEndpoint    string
+	Pprof           bool
+	DrainDelay      time.Duration
 	RateLimitPoints int
 	RateLimitWindow time.Duration
 	APQTTL          time.Duration
@@ -232,6 +235,26 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	c.RequestTimeout = cmd.Duration("request-timeout")
 	if c.RequestTimeout < time.Second {
 		return c, fmt.Errorf("REQUEST_TIMEOUT: must be at least 1s, got %s", c.RequestTimeout)
+	}
+	c.OTLPEndpoint = cmd.String("otlp-endpoint")
+	if c.OTLPEndpoint != "" {
+		if u, err := url.Parse(c.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL such as http://collector:4318, got %q", c.OTLPEndpoint)
+		}
+	}
+	c.Pprof = cmd.Bool("pprof")
+	if c.Pprof && c.MetricsAddr == "" {
+		return c, fmt.Errorf("PPROF: needs METRICS_ADDR (pprof is served on the metrics listener, never on the API's)")
+	}
+	c.DrainDelay = 5 * time.Second
+	if dev {
+		c.DrainDelay = 0
+	}
+	if cmd.IsSet("drain-delay") {
+		c.DrainDelay = cmd.Duration("drain-delay")
+	}
+	if c.DrainDelay < 0 || c.DrainDelay >= c.ShutdownTimeout+time.Minute {
+		return c, fmt.Errorf("DRAIN_DELAY: must be between 0 and a minute past SHUTDOWN_TIMEOUT, got %s", c.DrainDelay)
 	}
 	c.RateLimitPoints, c.RateLimitWindow = cmd.Int("rate-limit-points"), cmd.Duration("rate-limit-window")
 	if c.RateLimitPoints < 0 {

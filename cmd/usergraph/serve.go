@@ -7,13 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usergraph/usergraph/auth"
@@ -25,6 +24,7 @@ import (
 	"github.com/usergraph/usergraph/resolver"
 	"github.com/usergraph/usergraph/seed"
 	"github.com/usergraph/usergraph/server"
+	"github.com/usergraph/usergraph/telemetry"
 )
 
 // serve runs the API until ctx is canceled, then shuts down gracefully:
@@ -35,6 +35,17 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	log := newLogger(cfg)
 	log.Info("starting usergraph", "config", cfg.String())
 
+	metrics := telemetry.NewMetrics()
+	cfg.DB.ObserveQuery = metrics.ObserveQuery
+	if cfg.OTLPEndpoint != "" {
+		stopTracing, err := telemetry.StartTracing(ctx, cfg.OTLPEndpoint, version)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = stopTracing(context.WithoutCancel(ctx)) }()
+		cfg.DB.Tracer = telemetry.SQLTracer()
+		log.Info("tracing to OTLP", "endpoint", cfg.OTLPEndpoint)
+	}
 	database, closeDB, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -54,9 +65,8 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	}
 
 	var sessionCache auth.SessionCache = auth.NewMemoryCache(nil)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cacheMetrics := cache.NewMetrics(reg)
+	metrics.WatchPool(database.Pool)
+	cacheMetrics := cache.NewMetrics(metrics.Registry)
 	var store cache.Store = cache.NewMemory(0)
 	var budgets ratelimit.Store = ratelimit.NewMemory(nil)
 	var throttleStore auth.ThrottleStore = auth.NewMemoryThrottleStore()
@@ -93,6 +103,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	}
 	jobCfg := cfg.Jobs
 	jobCfg.Workers, jobCfg.Log, jobCfg.PublicURL, jobCfg.Cache = cfg.Workers, log, cfg.PublicURL, counted
+	jobCfg.ObserveJob = metrics.ObserveJob
 	work, err := jobs.New(database, sender, jobCfg)
 	if err != nil {
 		return err
@@ -113,7 +124,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
 		Jobs:     work,
 		Cache:    counted,
-	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log, SignInNotices: cfg.SignInNotices,
+	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log, SignInNotices: cfg.SignInNotices, ObserveBatch: metrics.ObserveBatch,
 		DeletionGrace: cfg.DeletionGrace, ImportURLHosts: cfg.ImportURLHosts})
 	queries := cache.NewPersistedQueries(store, database.PersistedQueries(), cfg.APQTTL, cacheMetrics, log)
 	var responses *cache.Responses
@@ -121,13 +132,15 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		responses = cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags,
 			Debug: cfg.Debug, Metrics: cacheMetrics, Log: log})
 	}
+	var draining atomic.Bool
 	var limiter *ratelimit.Limiter
 	if cfg.RateLimitPoints > 0 {
 		limiter = ratelimit.New(budgets, cfg.RateLimitPoints, cfg.RateLimitWindow, log)
 	}
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
 		TrustedProxies: cfg.TrustedProxies, PersistedQueries: queries, PersistedOnly: cfg.PersistedOnly, Responses: responses,
-		Limits: cfg.Limits, Suggestions: cfg.Suggestions, RequestTimeout: cfg.RequestTimeout, RateLimit: limiter},
+		Limits: cfg.Limits, Suggestions: cfg.Suggestions, RequestTimeout: cfg.RequestTimeout, RateLimit: limiter,
+		Metrics: metrics, Tracing: cfg.OTLPEndpoint != "", Draining: draining.Load},
 		res, sessions, database, log)
 	srv := &http.Server{
 		Handler:           handler,
@@ -147,7 +160,17 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		if err != nil {
 			return fmt.Errorf("METRICS_ADDR: cannot listen on %s: %w", cfg.MetricsAddr, err)
 		}
-		msrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler())
+		if cfg.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			log.Warn("pprof is served on the metrics listener", "url", "http://"+mln.Addr().String()+"/debug/pprof/")
+		}
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close()
 		log.Info("metrics are served", "url", "http://"+mln.Addr().String()+"/metrics")
@@ -167,6 +190,13 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	case err := <-errc:
 		return fmt.Errorf("http server stopped: %w", err)
 	case <-ctx.Done():
+	}
+	// Readiness fails first, so load balancers stop sending new requests
+	// before the listener closes.
+	draining.Store(true)
+	if cfg.DrainDelay > 0 {
+		log.Info("draining: /readyz fails while load balancers notice", "delay", cfg.DrainDelay)
+		time.Sleep(cfg.DrainDelay)
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
