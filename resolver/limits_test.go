@@ -3,10 +3,15 @@ package resolver_test
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/usergraph/usergraph/auth"
+	"github.com/usergraph/usergraph/resolver"
+	"github.com/usergraph/usergraph/server"
 )
 
 // raw sends a request to the bundle's handler exactly as given.
@@ -231,4 +236,31 @@ func truncateBody(s string) string {
 
 func urlEncode(s string) string {
 	return strings.NewReplacer("%", "%25", " ", "%20", "{", "%7B", "}", "%7D", "&", "%26", "#", "%23", "+", "%2B").Replace(s)
+}
+
+// Browsers on a listed origin may call the API with credentials; other
+// origins get no CORS grant, so the browser keeps the answer from them.
+func TestCORS_OnlyListedOriginsWithCredentials(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	log := slog.New(slog.DiscardHandler)
+	res := resolver.New(b.db, resolver.Services{Sessions: b.sessions, Hasher: b.hasher,
+		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)}, resolver.Config{})
+	h := server.New(server.Config{CORSOrigins: []string{"https://app.example.com"}}, res, b.sessions, b.db, log)
+	preflight := func(origin string) http.Header {
+		req := httptest.NewRequest(http.MethodOptions, "/graphql", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Header()
+	}
+	if got := preflight("https://app.example.com"); got.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+		got.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("a listed origin's preflight: %v", got)
+	}
+	if got := preflight("https://evil.example.com"); got.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("another origin was granted: %v", got)
+	}
 }

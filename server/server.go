@@ -64,6 +64,10 @@ type Config struct {
 	// Tracing wraps the handler in OpenTelemetry's HTTP instrumentation and
 	// traces operations and resolvers; off when false.
 	Tracing bool
+	// CORSOrigins are the browser origins (such as https://app.example.com)
+	// allowed to call the API from another origin, with credentials. Empty:
+	// same-origin only.
+	CORSOrigins []string
 	// Draining makes /readyz fail (while a shutdown waits for the load
 	// balancer to notice); nil is never draining.
 	Draining func() bool
@@ -139,7 +143,8 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", deadline(gate(rateLimitHeaders(authenticate(cacheHeaders(srv), authn, cfg.TrustedProxies, log)), cfg.Limits.MaxBody), cfg.RequestTimeout))
+	graphqlCORS := corsFor(cfg.CORSOrigins)
+	mux.Handle("/graphql", graphqlCORS(deadline(gate(rateLimitHeaders(authenticate(cacheHeaders(srv), authn, cfg.TrustedProxies, log)), cfg.Limits.MaxBody), cfg.RequestTimeout)))
 	mux.Handle("GET /exports/{id}", authenticate(exportDownload(res, log), authn, cfg.TrustedProxies, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

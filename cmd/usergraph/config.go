@@ -48,6 +48,7 @@ type Config struct {
 	Suggestions     bool
 	RequestTimeout  time.Duration
 	OTLPEndpoint    string
+	CORSOrigins     []string
 	Pprof           bool
 	DrainDelay      time.Duration
 	RateLimitPoints int
@@ -235,6 +236,15 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	c.RequestTimeout = cmd.Duration("request-timeout")
 	if c.RequestTimeout < time.Second {
 		return c, fmt.Errorf("REQUEST_TIMEOUT: must be at least 1s, got %s", c.RequestTimeout)
+	}
+	for _, o := range strings.Split(cmd.String("cors-origins"), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || o == "*" {
+			return c, fmt.Errorf("CORS_ORIGINS: each origin must look like https://app.example.com (no path, no *), got %q", o)
+		}
+		c.CORSOrigins = append(c.CORSOrigins, o)
 	}
 	c.OTLPEndpoint = cmd.String("otlp-endpoint")
 	if c.OTLPEndpoint != "" {

@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
 		TrustedProxies: cfg.TrustedProxies, PersistedQueries: queries, PersistedOnly: cfg.PersistedOnly, Responses: responses,
 		Limits: cfg.Limits, Suggestions: cfg.Suggestions, RequestTimeout: cfg.RequestTimeout, RateLimit: limiter,
-		Metrics: metrics, Tracing: cfg.OTLPEndpoint != "", Draining: draining.Load},
+		Metrics: metrics, Tracing: cfg.OTLPEndpoint != "", Draining: draining.Load, CORSOrigins: cfg.CORSOrigins},
 		res, sessions, database, log)
 	srv := &http.Server{
 		Handler:           handler,
