@@ -5,13 +5,14 @@ GO      ?= go
 BIN     := bin/usergraph
 PKGS    := ./...
 
-.PHONY: run build test test-only deps lint generate check-generated bench clean help
+.PHONY: run build test test-only deps lint generate check-generated bench fuzz clean help
 
 help:
 	@echo "make run              serve on http://127.0.0.1:8080 (embedded PostgreSQL in ./.data)"
 	@echo "make test             install missing tools, check generated code and lint, run every test with -race"
 	@echo "make generate         regenerate gqlgen output after editing graph/*.graphqls"
 	@echo "make build            build $(BIN)"
+	@echo "make fuzz             run every fuzz target for FUZZTIME (default 30s) each"
 	@echo "make bench            in-process query benchmarks (latency, SQL statements per operation) and job throughput"
 
 build:
@@ -44,6 +45,17 @@ test-only:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./resolver/
 	$(GO) test -run '^$$' -bench JobThroughput -benchtime 5000x ./jobs/
+
+# Each fuzz target runs alone for FUZZTIME; new failures are written under
+# the package's testdata/fuzz, which plain `go test` then replays.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./model:FuzzParseGlobalID ./model:FuzzValidateInput ./auth:FuzzValidatePassword \
+	./db:FuzzDecodeCursor ./db:FuzzCursorRoundTrip ./db:FuzzParsePage ./server:FuzzShapeLimits ./resolver:FuzzHandler
+
+fuzz: deps
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; done
 
 clean:
 	rm -rf bin

@@ -107,10 +107,10 @@ func encodeCursor(tag, value string, id uuid.UUID) string {
 
 func decodeCursor(arg, tag, s string) (*Cursor, error) {
 	bad := model.Invalid(arg, "%s is not a valid cursor for this list", arg)
-	if len(s) > 1024 {
+	if len(s) > 1024 || strings.ContainsAny(s, "\r\n") { // the decoder would skip line breaks
 		return nil, bad
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s) // one spelling per cursor
 	if err != nil || len(raw) < 7 {
 		return nil, bad
 	}

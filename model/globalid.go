@@ -34,7 +34,7 @@ func ParseGlobalID(field, gid string) (Kind, uuid.UUID, error) {
 	if len(gid) > 100 {
 		return "", uuid.Nil, bad
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(gid)
+	raw, err := strictBase64.DecodeString(gid)
 	if err != nil {
 		return "", uuid.Nil, bad
 	}
@@ -48,7 +48,7 @@ func ParseGlobalID(field, gid string) (Kind, uuid.UUID, error) {
 		return "", uuid.Nil, bad
 	}
 	id, err := uuid.Parse(rest)
-	if err != nil || len(rest) != 36 {
+	if err != nil || id.String() != rest { // one spelling: canonical lower case
 		return "", uuid.Nil, bad
 	}
 	return Kind(kind), id, nil
@@ -106,7 +106,7 @@ func ParseJobID(field, gid string) (int64, error) {
 	if len(gid) > 100 {
 		return 0, bad
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(gid)
+	raw, err := strictBase64.DecodeString(gid)
 	if err != nil {
 		return 0, bad
 	}
@@ -137,3 +137,17 @@ func (r Role) CacheTags() []string { return []string{"Role:" + r.ID.String()} }
 
 // CacheTags implements cache.Tagged.
 func (g Group) CacheTags() []string { return []string{"Group:" + g.ID.String()} }
+
+// strictBase64 decodes an ID with exactly one spelling (a cache key or an
+// audit record can rely on it): stray trailing bits are refused, and so are
+// the line breaks Go's decoder would otherwise skip.
+var strictBase64 = oneSpelling{}
+
+type oneSpelling struct{}
+
+func (oneSpelling) DecodeString(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, base64.CorruptInputError(strings.IndexAny(s, "\r\n"))
+	}
+	return base64.RawURLEncoding.Strict().DecodeString(s)
+}

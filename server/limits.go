@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -94,7 +95,7 @@ func (s shapeLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 		return limitError("TOO_MANY_DIRECTIVES", "the document uses %d directives; the limit is %d", directives, s.l.MaxDirectives)
 	}
 	if oc.Operation != nil {
-		if d := depth(oc.Operation.SelectionSet, 0, s.l.MaxDepth+1); d > s.l.MaxDepth {
+		if d := depth(oc.Operation.SelectionSet, 0, s.l.MaxDepth+1, nil); d > s.l.MaxDepth {
 			return limitError("DEPTH_LIMIT_EXCEEDED", "the operation nests fields %d deep; the limit is %d", d, s.l.MaxDepth)
 		}
 	}
@@ -125,9 +126,10 @@ func countShape(set ast.SelectionSet, aliases, directives *int, seen map[*ast.Fr
 	}
 }
 
-// depth is the deepest field nesting under set, counting stops at stop
-// (validation has rejected fragment cycles; stop bounds the walk anyway).
-func depth(set ast.SelectionSet, level, stop int) int {
+// depth is the deepest field nesting under set; counting stops at stop.
+// Validation has rejected fragment cycles, but the walk does not rely on
+// it: a fragment already on the current path is not entered again.
+func depth(set ast.SelectionSet, level, stop int, path []*ast.FragmentDefinition) int {
 	deepest := level
 	if level >= stop {
 		return level
@@ -141,12 +143,12 @@ func depth(set ast.SelectionSet, level, stop int) int {
 				// deep) is off in production and cheap when on.
 				continue
 			}
-			d = depth(s.SelectionSet, level+1, stop)
+			d = depth(s.SelectionSet, level+1, stop, path)
 		case *ast.InlineFragment:
-			d = depth(s.SelectionSet, level, stop)
+			d = depth(s.SelectionSet, level, stop, path)
 		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				d = depth(s.Definition.SelectionSet, level, stop)
+			if s.Definition != nil && !slices.Contains(path, s.Definition) {
+				d = depth(s.Definition.SelectionSet, level, stop, append(path, s.Definition))
 			}
 		}
 		deepest = max(deepest, d)
