@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -129,6 +130,28 @@ func TestE2E_MetricsTracingPprofAndDraining(t *testing.T) {
 	}
 	if code, _ := get(s.url + "/debug/pprof/"); code == 200 {
 		t.Error("pprof is reachable on the API listener")
+	}
+
+	// A slow client (headers trickling in, or never finished) is cut off
+	// after the read-header timeout while others are served.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /graphql HTTP/1.1\r\nHost: usergraph\r\nContent-Type: app")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(s.url + "/healthz"); code != 200 {
+		t.Fatalf("/healthz while a slow client hangs: %d", code)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	start := time.Now()
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("the slow client was not cut off: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the slow client was cut off after %s", d)
 	}
 
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
