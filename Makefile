@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/usergraph
 PKGS    := ./...
 
-.PHONY: run build test test-only deps lint generate check-generated bench fuzz clean help
+.PHONY: run build test test-only deps lint generate check-generated bench bench-go fuzz clean help
 
 help:
 	@echo "make run              serve on http://127.0.0.1:8080 (embedded PostgreSQL in ./.data)"
@@ -13,7 +13,8 @@ help:
 	@echo "make generate         regenerate gqlgen output after editing graph/*.graphqls"
 	@echo "make build            build $(BIN)"
 	@echo "make fuzz             run every fuzz target for FUZZTIME (default 30s) each"
-	@echo "make bench            in-process query benchmarks (latency, SQL statements per operation) and job throughput"
+	@echo "make bench            the load-test suite at 1M users with wrk (writes bench/results/)"
+	@echo "make bench-go         in-process Go benchmarks (queries, caching, job throughput)"
 
 build:
 	$(GO) build -o $(BIN) ./cmd/usergraph
@@ -42,7 +43,16 @@ test-only:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -timeout 10m -run 'Registrations' ./resolver/
 
-bench: deps
+# The suite: 1M users, usergraph serve in production mode, wrk against a
+# ceiling handler measured in the same run. BENCH_FLAGS passes options
+# (e.g. BENCH_FLAGS="-users 100000 -duration 5s"); see go run ./bench -h.
+bench:
+	./scripts/install-bench-deps.sh
+	$(GO) run ./bench $(BENCH_FLAGS)
+
+# In-process Go benchmarks: query latency per batch window, caching modes,
+# enumeration timing, job throughput.
+bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./resolver/
 	$(GO) test -run '^$$' -bench JobThroughput -benchtime 5000x ./jobs/
 

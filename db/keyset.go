@@ -225,3 +225,10 @@ func window[T any](rows []T, p Page, key sortKey, pos func(*T) (any, uuid.UUID))
 	}
 	return w
 }
+
+// UserCursorAt is the cursor of the user list (default order: creation
+// time) just after the user created at createdAt with id: what a client
+// paging that far would hold. Benchmarks use it to start deep in the list.
+func UserCursorAt(createdAt time.Time, id uuid.UUID) string {
+	return encodeCursor(UserOrder{}.key().Tag, cursorValue(createdAt), id)
+}

@@ -51,6 +51,7 @@ type Config struct {
 	CORSOrigins     []string
 	Pprof           bool
 	DrainDelay      time.Duration
+	LoginIPLimit    int
 	RateLimitPoints int
 	RateLimitWindow time.Duration
 	APQTTL          time.Duration
@@ -265,6 +266,10 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	}
 	if c.DrainDelay < 0 || c.DrainDelay >= c.ShutdownTimeout+time.Minute {
 		return c, fmt.Errorf("DRAIN_DELAY: must be between 0 and a minute past SHUTDOWN_TIMEOUT, got %s", c.DrainDelay)
+	}
+	c.LoginIPLimit = cmd.Int("login-ip-limit")
+	if c.LoginIPLimit < 1 {
+		return c, fmt.Errorf("LOGIN_IP_LIMIT: must be at least 1, got %d", c.LoginIPLimit)
 	}
 	c.RateLimitPoints, c.RateLimitWindow = cmd.Int("rate-limit-points"), cmd.Duration("rate-limit-window")
 	if c.RateLimitPoints < 0 {

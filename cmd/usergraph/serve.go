@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	res := resolver.New(database, resolver.Services{
 		Sessions: sessions,
 		Hasher:   auth.NewHasher(cfg.Hash, 0),
-		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{}, nil, log),
+		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{IPLimit: cfg.LoginIPLimit}, nil, log),
 		Jobs:     work,
 		Cache:    counted,
 	}, resolver.Config{LoaderWait: cfg.LoaderWait, Log: log, SignInNotices: cfg.SignInNotices, ObserveBatch: metrics.ObserveBatch,

@@ -1,0 +1,486 @@
+// Command bench is `make bench`: Usergraph at a million users on this
+// machine, driven by wrk over 32 keep-alive connections, each workload
+// reported as a ratio to a minimal Go handler measured in the same run
+// (absolute figures drift on a shared machine; ratios much less).
+//
+// It starts a private PostgreSQL and Redis, seeds with `usergraph seed`,
+// runs `usergraph serve` in production mode, and writes the table to
+// stdout and bench/results/.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/usergraph/usergraph/cache"
+	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/embeddedpg"
+	"github.com/usergraph/usergraph/model"
+)
+
+type options struct {
+	users       int
+	duration    time.Duration
+	warmup      time.Duration
+	connections int
+	only        string
+	out         string
+	keep        bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.users, "users", 1_000_000, "users to seed")
+	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measured time per workload")
+	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured time before each workload")
+	flag.IntVar(&o.connections, "connections", 32, "keep-alive connections")
+	flag.StringVar(&o.only, "only", "", "comma-separated workloads to run (default: all)")
+	flag.StringVar(&o.out, "out", "bench/results", "where the results table is written")
+	flag.BoolVar(&o.keep, "keep", false, "keep the data directory")
+	flag.Parse()
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// PostgreSQL settings for the run: sized for a 2-core, 24 GiB machine,
+// durability kept (synchronous commit stays on: M1 measures real commits).
+var pgSettings = map[string]string{
+	"shared_buffers":       "2GB",
+	"effective_cache_size": "8GB",
+	"work_mem":             "16MB",
+	"maintenance_work_mem": "512MB",
+	"max_wal_size":         "4GB",
+	"checkpoint_timeout":   "15min",
+	"random_page_cost":     "1.1",
+	"max_connections":      "100",
+}
+
+type workload struct {
+	name, what string
+	bodies     []string
+	unique     bool   // %d in the body becomes a number unique to the run
+	cached     bool   // sent to the instance with the response cache
+	target     string // "" for /graphql
+}
+
+type result struct {
+	workload
+	load
+	ratio, stmtsPerReq, cpuMsPerReq float64 // -1: not measured
+}
+
+func run(ctx context.Context, o options) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	work, err := os.MkdirTemp("", "usergraph-bench-*")
+	if err != nil {
+		return err
+	}
+	_ = os.Chmod(work, 0o755)
+	if !o.keep {
+		defer os.RemoveAll(work)
+	}
+	bin := filepath.Join(work, "usergraph")
+	step("building usergraph")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/usergraph").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+
+	step("starting PostgreSQL (tuned: shared_buffers=2GB, work_mem=16MB, max_wal_size=4GB, random_page_cost=1.1)")
+	pgDir := filepath.Join(work, "pg")
+	pg, err := embeddedpg.Start(ctx, embeddedpg.Config{DataDir: pgDir, Settings: pgSettings, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer pg.Stop(context.Background())
+	redisURL, stopRedis, err := startRedis(work)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+
+	env := append(os.Environ(), "DATABASE_URL="+pg.URL(), "LOG_LEVEL=warn", "LOG_FORMAT=text")
+	tool := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := tool("migrate", "up"); err != nil {
+		return fmt.Errorf("migrate: %v\n%s", err, out)
+	}
+	step(fmt.Sprintf("seeding %d users with usergraph seed", o.users))
+	start := time.Now()
+	if out, err := tool("seed", "--users", strconv.Itoa(o.users), "--progress=false"); err != nil {
+		return fmt.Errorf("seed: %v\n%s", err, out)
+	}
+	seedTime := time.Since(start)
+	fmt.Printf("seeded %d users in %.1f s\n", o.users, seedTime.Seconds())
+	const password = "bench-admin-passphrase-2026"
+	adminCmd := exec.CommandContext(ctx, bin, "admin", "create", "--email", "bench@example.com", "--username", "bench-admin")
+	adminCmd.Env, adminCmd.Stdin = env, strings.NewReader(password+"\n")
+	if out, err := adminCmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("admin create: %v\n%s", err, out)
+	}
+
+	// Two instances: the response cache off for Q1-Q6 and the mutations,
+	// so they measure the work itself; on for Q7. The request budget and
+	// the login address limit are off: one client sends everything.
+	start2 := func(name string, extra ...string) (*exec.Cmd, string, string, error) {
+		addr, metricsAddr := freeAddr(), freeAddr()
+		cmd := exec.CommandContext(ctx, bin, "serve")
+		cmd.Env = append(append(env, "ADDR="+addr, "MODE=production", "REDIS_URL="+redisURL, "METRICS_ADDR="+metricsAddr,
+			"RATE_LIMIT_POINTS=0", "LOGIN_IP_LIMIT=100000000", "DRAIN_DELAY=0s", "PUBLIC_URL=http://"+addr), extra...)
+		logf, _ := os.Create(filepath.Join(work, name+".log"))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			return nil, "", "", err
+		}
+		return cmd, "http://" + addr, metricsAddr, waitReady("http://" + addr + "/readyz")
+	}
+	step("starting usergraph serve twice (production mode, log level warn; response cache off / on)")
+	serve, api, metricsAddr, err := start2("serve", "RESPONSE_CACHE=false")
+	if serve != nil {
+		defer func() { _ = serve.Process.Signal(os.Interrupt); _ = serve.Wait() }()
+	}
+	if err != nil {
+		return err
+	}
+	cachedServe, cachedAPI, cachedMetrics, err := start2("serve-cached")
+	if cachedServe != nil {
+		defer func() { _ = cachedServe.Process.Signal(os.Interrupt); _ = cachedServe.Wait() }()
+	}
+	if err != nil {
+		return err
+	}
+	token, err := login(api, password)
+	if err != nil {
+		return err
+	}
+
+	ceiling, stopCeiling, err := startCeiling()
+	if err != nil {
+		return err
+	}
+	defer stopCeiling()
+
+	loads, err := workloads(ctx, pg.URL(), cachedAPI, token)
+	if err != nil {
+		return err
+	}
+	pgPID := postmasterPID(pgDir)
+	var results []result
+	var ceilingRPS float64
+	for _, w := range append([]workload{{name: "ceiling", what: "a minimal Go handler answering 200 bytes of JSON", target: ceiling}}, loads...) {
+		if o.only != "" && w.name != "ceiling" && !strings.Contains(","+o.only+",", ","+w.name+",") {
+			continue
+		}
+		warm, err := luaScript(work, w.name+"-warmup", token, w.bodies, w.unique)
+		if err != nil {
+			return err
+		}
+		script, err := luaScript(work, w.name, token, w.bodies, w.unique)
+		if err != nil {
+			return err
+		}
+		srv, url, metrics := serve, api+"/graphql", metricsAddr
+		if w.cached {
+			srv, url, metrics = cachedServe, cachedAPI+"/graphql", cachedMetrics
+		}
+		if w.target != "" {
+			url = w.target
+		}
+		step(fmt.Sprintf("%s: %s", w.name, w.what))
+		if _, err := runWrk(ctx, url, warm, o.connections, o.warmup); err != nil {
+			return err
+		}
+		sum0, count0 := scrape(metrics)
+		cpu0 := cpuTicks(srv.Process.Pid) + cpuTicks(pgPID)
+		for _, c := range children(pgPID) {
+			cpu0 += cpuTicks(c)
+		}
+		l, err := runWrk(ctx, url, script, o.connections, o.duration)
+		if err != nil {
+			return err
+		}
+		cpu1 := cpuTicks(srv.Process.Pid) + cpuTicks(pgPID)
+		for _, c := range children(pgPID) {
+			cpu1 += cpuTicks(c)
+		}
+		sum1, count1 := scrape(metrics)
+		r := result{workload: w, load: l, ratio: -1, stmtsPerReq: -1, cpuMsPerReq: -1}
+		if w.name == "ceiling" {
+			ceilingRPS = l.RPS
+		} else {
+			if ceilingRPS > 0 {
+				r.ratio = l.RPS / ceilingRPS
+			}
+			if count1 > count0 {
+				r.stmtsPerReq = (sum1 - sum0) / (count1 - count0)
+			}
+			if l.Requests > 0 {
+				r.cpuMsPerReq = float64(cpu1-cpu0) * 1000 / clockTicks / float64(l.Requests)
+			}
+		}
+		results = append(results, r)
+	}
+	rss := max(peakRSS(serve.Process.Pid), peakRSS(cachedServe.Process.Pid))
+	jobs := jobThroughput(ctx)
+	return report(o, results, seedTime, rss, jobs)
+}
+
+func step(s string) { fmt.Fprintf(os.Stderr, "== %s\n", s) }
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startRedis(dir string) (string, func(), error) {
+	addr := freeAddr()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--maxmemory", "1gb", "--maxmemory-policy", "volatile-ttl", "--dir", dir)
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("redis-server: %w", err)
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "redis://" + addr + "/0", stop, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	return "", nil, fmt.Errorf("redis-server did not start")
+}
+
+func waitReady(url string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("usergraph serve did not become ready")
+}
+
+func post(url, token, body string) (map[string]any, error) {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &out); err != nil || out["errors"] != nil {
+		return out, fmt.Errorf("%s: %s", body, raw)
+	}
+	return out, nil
+}
+
+func gql(query string, vars map[string]any) string {
+	b, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return string(b)
+}
+
+func login(api, password string) (string, error) {
+	out, err := post(api+"/graphql", "", gql(`mutation($p: String!) { login(input: {identifier: "bench-admin", password: $p}) { token } }`, map[string]any{"p": password}))
+	if err != nil {
+		return "", fmt.Errorf("login: %w", err)
+	}
+	return out["data"].(map[string]any)["login"].(map[string]any)["token"].(string), nil
+}
+
+const (
+	q1 = `query Q1 { users(first: 50) { edges { cursor node { id email username } } pageInfo { hasNextPage endCursor } } }`
+	q2 = `query Q2 { users(first: 50) { nodes { id email username roles { name } groups(first: 5) { nodes { name } } } } }`
+	q3 = `query Q3 { users(first: 50) { nodes { id email username roles { name } groups(first: 5) { nodes { name memberCount } } } } }`
+)
+
+// workloads prepares the bodies: random user ids for Q4, a cursor at row
+// 900,000 (or 90% of the table) for Q5, the APQ registration for Q7.
+func workloads(ctx context.Context, pgURL, api, token string) ([]workload, error) {
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	var total int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&total); err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, "SELECT id FROM users TABLESAMPLE SYSTEM (1) LIMIT 1000")
+	if err != nil {
+		return nil, err
+	}
+	var q4 []string
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		q4 = append(q4, gql(`query Q4($id: ID!) { node(id: $id) { id ... on User { email username } } }`,
+			map[string]any{"id": model.GlobalID(model.KindUser, id)}))
+	}
+	rows.Close()
+	var at time.Time
+	var deepID uuid.UUID
+	if err := conn.QueryRow(ctx, "SELECT created_at, id FROM users WHERE deleted_at IS NULL ORDER BY created_at, id OFFSET $1 LIMIT 1",
+		total*9/10).Scan(&at, &deepID); err != nil {
+		return nil, err
+	}
+	q5 := strings.Replace(q1, "users(first: 50)", fmt.Sprintf("users(first: 50, after: %q)", db.UserCursorAt(at, deepID)), 1)
+	q5 = strings.Replace(q5, "query Q1", "query Q5", 1)
+	q6 := `query Q6 { users(first: 50, filter: {search: "4242"}) { nodes { id email username } } }`
+	hash := cache.QueryHash(q2)
+	apq := func(withQuery bool) string {
+		m := map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}}
+		if withQuery {
+			m["query"] = q2
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	if _, err := post(api+"/graphql", token, apq(true)); err != nil {
+		return nil, fmt.Errorf("registering Q7: %w", err)
+	}
+	return []workload{
+		{name: "Q1", what: "users(first: 50) with cursors and pageInfo", bodies: []string{gql(q1, nil)}},
+		{name: "Q2", what: "Q1 plus roles and groups(first: 5)", bodies: []string{gql(q2, nil)}},
+		{name: "Q3", what: "Q2 plus each group's memberCount", bodies: []string{gql(q3, nil)}},
+		{name: "Q4", what: "node(id:) of 1,000 random users", bodies: q4},
+		{name: "Q5", what: "a page at 90% of the list", bodies: []string{gql(q5, nil)}},
+		{name: "Q6", what: `users(filter: {search: "4242"}): trigram substring search`, bodies: []string{gql(q6, nil)}},
+		{name: "Q7", what: "Q2 as a persisted query, response cache warm", bodies: []string{apq(false)}, cached: true},
+		{name: "M1", what: "createUser (welcome email job enqueued)",
+			bodies: []string{gql(`mutation { createUser(input: {email: "bench%d@example.net", username: "bench%d"}) { user { id } } }`, nil)}, unique: true},
+		{name: "M2", what: "login (argon2id-bound)",
+			bodies: []string{gql(`mutation { login(input: {identifier: "bench-admin", password: "bench-admin-passphrase-2026"}) { token } }`, nil)}},
+	}, nil
+}
+
+// scrape reads the statements-per-request histogram's sum and count.
+func scrape(addr string) (sum, count float64) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "usergraph_sql_statements_per_request_sum "); ok {
+			sum, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "usergraph_sql_statements_per_request_count "); ok {
+			count, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return sum, count
+}
+
+// startCeiling serves a fixed 200-byte JSON body: the most this machine's
+// HTTP stack answers, measured by the same wrk run.
+func startCeiling() (string, func(), error) {
+	body := []byte(`{"data":{"ceiling":"` + strings.Repeat("x", 200-len(`{"data":{"ceiling":""}}`)) + `"}}`)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String() + "/", func() { _ = srv.Close() }, nil
+}
+
+// jobThroughput runs the River benchmark and returns its jobs/s line.
+func jobThroughput(ctx context.Context) string {
+	step("J1: River enqueue-and-work throughput (go test -bench JobThroughput)")
+	out, err := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "JobThroughput/email_concurrency=20", "-benchtime", "5000x", "./jobs/").CombinedOutput()
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "jobs/s") {
+			f := strings.Fields(line)
+			for i, v := range f {
+				if v == "jobs/s" && i > 0 {
+					return f[i-1] + " jobs/s (20 workers, end to end)"
+				}
+			}
+		}
+	}
+	return "no figure"
+}
+
+func report(o options, results []result, seed time.Duration, rss int64, jobs string) error {
+	host, _ := os.Hostname()
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Usergraph benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs. %d users, seeded in %.1f s. wrk: 2 threads, %d connections, %s warm-up, %s measured per workload.\n\n",
+		host, numCPU(), o.users, seed.Seconds(), o.connections, o.warmup, o.duration)
+	b.WriteString("| Workload | What | req/s | vs ceiling | p50 | p99 | SQL stmts/req | CPU ms/req (server + PostgreSQL) | errors |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %s | %s | %d |\n", r.name, r.what, r.RPS, pct(r.ratio), r.P50.Round(10*time.Microsecond),
+			r.P99.Round(10*time.Microsecond), num(r.stmtsPerReq), num(r.cpuMsPerReq), r.Errors)
+	}
+	fmt.Fprintf(&b, "\nServer peak RSS: %.0f MiB. J1: %s.\n", float64(rss)/(1<<20), jobs)
+	fmt.Print(b.String())
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	name := filepath.Join(o.out, time.Now().UTC().Format("20060102-150405")+".md")
+	if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "written to", name)
+	return nil
+}
+
+func pct(r float64) string {
+	if r < 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f%%", r*100)
+}
+
+func num(v float64) string {
+	if v < 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
