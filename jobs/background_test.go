@@ -30,14 +30,19 @@ type nopSender struct{}
 
 func (nopSender) Send(context.Context, jobs.Email) error { return nil }
 
-func newWorkers(t *testing.T, d *db.DB, cfg jobs.Config) *jobs.Jobs {
+// newWorkers starts workers over d sending through sender (nopSender when
+// nil), stopped when the test ends.
+func newWorkers(t *testing.T, d *db.DB, sender jobs.Sender, cfg jobs.Config) *jobs.Jobs {
 	t.Helper()
 	cfg.Workers = true
 	cfg.PublicURL, _ = url.Parse("https://users.example.com")
 	if cfg.ExportDir == "" {
 		cfg.ExportDir = t.TempDir()
 	}
-	work, err := jobs.New(d, nopSender{}, cfg)
+	if sender == nil {
+		sender = nopSender{}
+	}
+	work, err := jobs.New(d, sender, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +80,7 @@ func TestExport_100kUsersStreamInBoundedMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	work := newWorkers(t, d, jobs.Config{ExportDir: dir})
+	work := newWorkers(t, d, nil, jobs.Config{ExportDir: dir})
 
 	runtime.GC()
 	var base runtime.MemStats

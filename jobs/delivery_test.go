@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -100,27 +99,21 @@ type fastRetry struct{}
 
 func (fastRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(50 * time.Millisecond) }
 
-// startWorkers runs the job workers over d, delivering through SMTP at addr.
-func startWorkers(t *testing.T, d *db.DB, addr string) *jobs.Jobs {
+// smtpTo is a sender delivering through the SMTP server at addr.
+func smtpTo(t *testing.T, addr string) jobs.Sender {
 	t.Helper()
 	sender, err := jobs.NewSMTPSender("smtp://"+addr, "Usergraph <noreply@example.com>")
 	if err != nil {
 		t.Fatal(err)
 	}
-	public, _ := url.Parse("https://users.example.com")
-	work, err := jobs.New(d, sender, jobs.Config{Workers: true, PublicURL: public, ExportDir: t.TempDir(), RetryPolicy: fastRetry{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := work.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = work.Stop(ctx)
-	})
-	return work
+	return sender
+}
+
+// startWorkers runs the job workers over d, delivering through SMTP at addr
+// and retrying failures after 50ms.
+func startWorkers(t *testing.T, d *db.DB, addr string) *jobs.Jobs {
+	t.Helper()
+	return newWorkers(t, d, smtpTo(t, addr), jobs.Config{RetryPolicy: fastRetry{}})
 }
 
 // welcomeUsers creates users with their welcome email jobs, as createUser
@@ -246,23 +239,7 @@ func TestDelivery_PollOnlyWorkersDeliver(t *testing.T) {
 	t.Parallel()
 	d := dbtest.New(t)
 	srv := startFlakySMTP(t)
-	sender, err := jobs.NewSMTPSender("smtp://"+srv.addr, "Usergraph <noreply@example.com>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	public, _ := url.Parse("https://users.example.com")
-	work, err := jobs.New(d, sender, jobs.Config{Workers: true, PollOnly: true, PublicURL: public, ExportDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := work.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = work.Stop(ctx)
-	})
+	work := newWorkers(t, d, smtpTo(t, srv.addr), jobs.Config{PollOnly: true})
 	welcomeUsers(t, d, work, "p1@example.com", "p2@example.com")
 	waitUntil(t, "both emails delivered by polling", 30*time.Second, func() bool {
 		got, _ := srv.snapshot()
