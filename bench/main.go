@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -453,7 +454,7 @@ func report(o options, results []result, seed time.Duration, rss int64, jobs str
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Usergraph benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Machine: %s, %d CPUs. %d users, seeded in %.1f s. wrk: 2 threads, %d connections, %s warm-up, %s measured per workload.\n\n",
-		host, numCPU(), o.users, seed.Seconds(), o.connections, o.warmup, o.duration)
+		host, runtime.NumCPU(), o.users, seed.Seconds(), o.connections, o.warmup, o.duration)
 	b.WriteString("| Workload | What | req/s | vs ceiling | p50 | p99 | SQL stmts/req | CPU ms/req (server + PostgreSQL) | errors |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {

@@ -35,8 +35,8 @@ func NewMemory(maxEntries int) *Memory {
 		invalided: map[string]uint64{}, maxEntries: maxEntries, now: time.Now}
 }
 
-// Begin implements Store.
-func (m *Memory) Begin(context.Context) (uint64, error) {
+// sequence is the current invalidation sequence.
+func (m *Memory) sequence() (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.seq, nil
@@ -85,7 +85,7 @@ func (m *Memory) Set(_ context.Context, key string, val []byte, ttl time.Duratio
 
 // GetMany implements Store.
 func (m *Memory) GetMany(ctx context.Context, keys []string) ([][]byte, uint64, error) {
-	seq, _ := m.Begin(ctx)
+	seq, _ := m.sequence()
 	out := make([][]byte, len(keys))
 	for i, k := range keys {
 		out[i], _, _ = m.Get(ctx, k)

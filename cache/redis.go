@@ -119,23 +119,6 @@ func (r *Redis) ready(ctx context.Context) bool {
 	return empty
 }
 
-// Begin implements Store.
-func (r *Redis) Begin(ctx context.Context) (uint64, error) {
-	if !r.ready(ctx) {
-		return 0, ErrUnavailable
-	}
-	var seq uint64
-	err := r.call(ctx, func(ctx context.Context) error {
-		n, err := r.rdb.Get(ctx, seqKey).Uint64()
-		if errors.Is(err, redis.Nil) {
-			return nil
-		}
-		seq = n
-		return err
-	})
-	return seq, err
-}
-
 // Get implements Store.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if !r.ready(ctx) {
@@ -295,20 +278,20 @@ func (r *Redis) flushLoop() {
 	for {
 		time.Sleep(250 * time.Millisecond)
 		r.mu.Lock()
-		tags := make([]any, 0, len(r.pending))
+		tags := make([]string, 0, len(r.pending))
 		for t := range r.pending {
 			tags = append(tags, t)
 		}
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-		err := invalidateScript.Run(ctx, r.rdb, []string{seqKey, keyPrefix}, tags...).Err()
+		err := r.runInvalidate(ctx, tags)
 		cancel()
 		if err != nil {
 			continue
 		}
 		r.mu.Lock()
 		for _, t := range tags {
-			delete(r.pending, t.(string))
+			delete(r.pending, t)
 		}
 		if len(r.pending) == 0 {
 			r.flushing = false
@@ -321,17 +304,21 @@ func (r *Redis) flushLoop() {
 }
 
 func (r *Redis) invalidate(ctx context.Context, tags []string) error {
-	args := make([]any, len(tags))
-	for i, t := range tags {
-		args[i] = t
-	}
-	err := r.call(ctx, func(ctx context.Context) error {
-		return invalidateScript.Run(ctx, r.rdb, []string{seqKey, keyPrefix}, args...).Err()
-	})
+	err := r.call(ctx, func(ctx context.Context) error { return r.runInvalidate(ctx, tags) })
 	if err != nil {
 		return fmt.Errorf("error invalidating cache: %w", err)
 	}
 	return nil
+}
+
+// runInvalidate runs the invalidation script once (the breaker is the
+// caller's business).
+func (r *Redis) runInvalidate(ctx context.Context, tags []string) error {
+	args := make([]any, len(tags))
+	for i, t := range tags {
+		args[i] = t
+	}
+	return invalidateScript.Run(ctx, r.rdb, []string{seqKey, keyPrefix}, args...).Err()
 }
 
 // BreakerState is the circuit breaker's state: closed, half-open or open.

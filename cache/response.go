@@ -97,14 +97,6 @@ func (c *collector) list() []string {
 	return out
 }
 
-// Tag records tags for the response being computed in ctx, for what a
-// resolver read outside its result (a no-op when nothing is cached).
-func Tag(ctx context.Context, tags ...string) {
-	if c, ok := ctx.Value(collectorKey{}).(*collector); ok {
-		c.add(tags...)
-	}
-}
-
 // InterceptField implements graphql.FieldInterceptor: it records the tags
 // of each field's result while a cacheable response is being computed.
 func (r *Responses) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {

@@ -17,11 +17,10 @@ import (
 //
 // Exactness under concurrency: a value computed from data read before a
 // change must not be stored after that change's invalidation. Callers take
-// the invalidation sequence with Begin before reading, and Set refuses to
+// the invalidation sequence (GetMany returns it with the values, also for no
+// keys) before reading, and Set refuses to
 // store when one of the value's tags was invalidated after it.
 type Store interface {
-	// Begin returns the current invalidation sequence.
-	Begin(ctx context.Context) (uint64, error)
 	// Get returns the value under key; ok is false on a miss.
 	Get(ctx context.Context, key string) (val []byte, ok bool, err error)
 	// Set stores val for ttl under tags, unless a tag was invalidated after

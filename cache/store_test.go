@@ -38,7 +38,7 @@ func TestStore_Specification(t *testing.T) {
 				}
 				return string(v)
 			}
-			seq, err := s.Begin(ctx)
+			_, seq, err := s.GetMany(ctx, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +67,7 @@ func TestStore_Specification(t *testing.T) {
 
 			// A value computed before an invalidation of one of its tags is
 			// not stored: it may hold what the change replaced.
-			before, _ := s.Begin(ctx)
+			_, before, _ := s.GetMany(ctx, nil)
 			must(s.Invalidate(ctx, "User:2"))
 			must(s.Set(ctx, "stale", []byte("old"), time.Minute, []string{"User:2"}, before))
 			if get("stale") != "<miss>" {
@@ -102,7 +102,7 @@ func TestRedis_InvalidationReachesEveryInstance(t *testing.T) {
 	srv := redistest.Start(t)
 	a := cache.NewRedis(srv.Client(t), cache.RedisConfig{}, quiet())
 	b := cache.NewRedis(srv.Client(t), cache.RedisConfig{}, quiet())
-	seq, _ := a.Begin(ctx)
+	_, seq, _ := a.GetMany(ctx, nil)
 	if err := a.Set(ctx, "k", []byte("v"), time.Minute, []string{"Group:9"}, seq); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestRedis_DownThenBackBreakerOpensAndCloses(t *testing.T) {
 	srv.Restart(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		seq, err := s.Begin(ctx)
+		_, seq, err := s.GetMany(ctx, nil)
 		if err == nil {
 			if err := s.Set(ctx, "k", []byte("v"), time.Minute, nil, seq); err == nil {
 				break
@@ -171,7 +171,7 @@ func TestRedis_InvalidationDuringAPauseIsDeliveredAfter(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	s := cache.NewRedis(srv.Client(t), cache.RedisConfig{OpenFor: 300 * time.Millisecond}, quiet())
-	seq, _ := s.Begin(ctx)
+	_, seq, _ := s.GetMany(ctx, nil)
 	if err := s.Set(ctx, "k", []byte("old"), time.Minute, []string{"User:1"}, seq); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestRedis_FlushMeansMissesNotStaleData(t *testing.T) {
 	if err := s.Invalidate(ctx, "warm-up"); err != nil { // sequence > 0
 		t.Fatal(err)
 	}
-	seq, _ := s.Begin(ctx)
+	_, seq, _ := s.GetMany(ctx, nil)
 	if err := s.Set(ctx, "k", []byte("v"), time.Minute, []string{"User:1"}, seq); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -82,15 +81,7 @@ func (s *flakySMTP) snapshot() (map[string]int, int) {
 func startFlakySMTP(t *testing.T) *flakySMTP {
 	t.Helper()
 	be := &flakySMTP{refuse: map[string]bool{}, delivered: map[string]int{}}
-	srv := smtp.NewServer(be)
-	srv.Domain = "localhost"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	be.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	be.addr = serveSMTP(t, be)
 	return be
 }
 

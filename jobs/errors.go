@@ -35,18 +35,20 @@ type TemporaryError struct{ Err error }
 func (e *TemporaryError) Error() string { return "temporary failure: " + e.Err.Error() }
 func (e *TemporaryError) Unwrap() error { return e.Err }
 
-// safeErrors keeps internal details out of the job table, which the API
+// attemptMiddleware wraps every job attempt: it reports the attempt's
+// duration and outcome (metrics), and keeps internal details out of the
+// job table, which the API
 // shows (Job.lastError): the full error goes to the log with the job's id
 // and kind, and River records only a message fit for a client. A
 // model.Error keeps its message; anything else becomes a pointer to the
 // log. Cancel and snooze keep their meaning.
-type safeErrors struct {
+type attemptMiddleware struct {
 	river.MiddlewareDefaults
 	log     *slog.Logger
 	observe func(kind string, d time.Duration, err error)
 }
 
-func (m *safeErrors) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+func (m *attemptMiddleware) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
 	start := time.Now()
 	err := doInner(ctx)
 	if m.observe != nil {

@@ -176,7 +176,7 @@ func New(d *db.DB, sender Sender, cfg Config) (*Jobs, error) {
 			QueueMaintenance:   {MaxWorkers: 1},
 		},
 		Workers:              workers,
-		Middleware:           []rivertype.Middleware{&safeErrors{log: cfg.Log, observe: cfg.ObserveJob}},
+		Middleware:           []rivertype.Middleware{&attemptMiddleware{log: cfg.Log, observe: cfg.ObserveJob}},
 		JobTimeout:           cfg.RescueAfter * 3 / 4,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          cfg.RetryPolicy,

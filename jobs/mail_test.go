@@ -46,16 +46,23 @@ func (s *smtpSession) Data(r io.Reader) error {
 func startSMTP(t *testing.T) *smtpServer {
 	t.Helper()
 	be := &smtpServer{}
-	srv := smtp.NewServer(be)
+	be.addr = serveSMTP(t, be)
+	return be
+}
+
+// serveSMTP runs a real SMTP server (go-smtp) for backend on a loopback
+// port until the test ends, and returns its address.
+func serveSMTP(t *testing.T, backend smtp.Backend) string {
+	t.Helper()
+	srv := smtp.NewServer(backend)
 	srv.Domain = "localhost"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	be.addr = ln.Addr().String()
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return be
+	return ln.Addr().String()
 }
 
 func TestSMTPSender_DeliversWithIdempotencyHeaders(t *testing.T) {

@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -50,7 +51,7 @@ func FuzzValidateInput(f *testing.F) {
 				continue
 			}
 			var me *model.Error
-			if !asModelError(err, &me) || me.Code != model.CodeInvalid || me.Field != name {
+			if !errors.As(err, &me) || me.Code != model.CodeInvalid || me.Field != name {
 				t.Fatalf("%s(%q): %v", name, s, err)
 			}
 		}
@@ -58,10 +59,4 @@ func FuzzValidateInput(f *testing.F) {
 			t.Fatalf("accepted %q as an email", s)
 		}
 	})
-}
-
-func asModelError(err error, target **model.Error) bool {
-	e, ok := err.(*model.Error)
-	*target = e
-	return ok
 }

@@ -164,8 +164,11 @@ func StateFrom(ctx context.Context) *State {
 	return s
 }
 
-// Set records the status.
+// Set records the status (a no-op without a state, like Get).
 func (s *State) Set(st Status) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	s.status = &st
 	s.mu.Unlock()

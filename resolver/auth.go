@@ -182,23 +182,33 @@ func (r *Resolver) login(ctx context.Context, identifier, password string) (stri
 	return token, sess, nil
 }
 
+// verifyPassword checks the viewer's current password (for changes that
+// need a fresh proof of identity).
+func (r *Resolver) verifyPassword(ctx context.Context, field, password string) error {
+	v := auth.ViewerFrom(ctx)
+	stored, err := r.db.Users().PasswordHash(ctx, v.UserID)
+	if err != nil {
+		return err
+	}
+	if stored == nil {
+		return model.Invalid(field, "the current password is wrong")
+	}
+	ok, _, err := r.hasher.Verify(password, *stored)
+	if err != nil {
+		return hashErr(err)
+	}
+	if !ok {
+		return model.Invalid(field, "the current password is wrong")
+	}
+	return nil
+}
+
 // changePassword checks the current password, stores the new one, ends
 // every session of the user and starts a new one for the caller.
 func (r *Resolver) changePassword(ctx context.Context, current, next string) (string, *db.Session, error) {
 	v := auth.ViewerFrom(ctx)
-	stored, err := r.db.Users().PasswordHash(ctx, v.UserID)
-	if err != nil {
+	if err := r.verifyPassword(ctx, "input.currentPassword", current); err != nil {
 		return "", nil, err
-	}
-	if stored == nil {
-		return "", nil, model.Invalid("input.currentPassword", "the current password is wrong")
-	}
-	ok, _, err := r.hasher.Verify(current, *stored)
-	if err != nil {
-		return "", nil, hashErr(err)
-	}
-	if !ok {
-		return "", nil, model.Invalid("input.currentPassword", "the current password is wrong")
 	}
 	if err := auth.ValidatePassword("input.newPassword", next); err != nil {
 		return "", nil, err

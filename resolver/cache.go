@@ -116,12 +116,10 @@ func (r *Resolver) cachedCount(ctx context.Context, list string, filter any, cou
 	raw, _ := json.Marshal(filter)
 	sum := sha256.Sum256(raw)
 	key := "count:" + list + ":" + hex.EncodeToString(sum[:16])
-	seq, err := r.cache.Begin(ctx)
-	if err == nil {
-		if v, ok, _ := r.cache.Get(ctx, key); ok {
-			if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-				return n, nil
-			}
+	vals, seq, err := r.cache.GetMany(ctx, []string{key}) // the value and the sequence in one round trip
+	if err == nil && vals[0] != nil {
+		if n, err := strconv.ParseInt(string(vals[0]), 10, 64); err == nil {
+			return n, nil
 		}
 	}
 	n, cerr := count(ctx)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/graph"
+	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/model"
 )
 
@@ -24,15 +25,20 @@ const maxImportErrors = 1000
 // jobNodes turns River's rows into API jobs, with their exports and
 // imports read in one statement each for the whole list.
 func (r *Resolver) jobNodes(ctx context.Context, rows []*rivertype.JobRow) ([]*graph.Job, error) {
-	ids := make([]int64, len(rows))
-	for i, row := range rows {
-		ids[i] = row.ID
+	var exportIDs, importIDs []int64
+	for _, row := range rows {
+		switch row.Kind {
+		case (jobs.ExportArgs{}).Kind():
+			exportIDs = append(exportIDs, row.ID)
+		case (jobs.ImportArgs{}).Kind():
+			importIDs = append(importIDs, row.ID)
+		}
 	}
-	exports, err := r.db.Exports().ByJobIDs(ctx, ids)
+	exports, err := r.db.Exports().ByJobIDs(ctx, exportIDs) // no statement when empty
 	if err != nil {
 		return nil, err
 	}
-	imports, err := r.db.Imports().ByJobIDs(ctx, ids)
+	imports, err := r.db.Imports().ByJobIDs(ctx, importIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -151,27 +157,6 @@ func (r *Resolver) ExportFile(ctx context.Context, id uuid.UUID) (*os.File, stri
 		return nil, "", err
 	}
 	return f, name, nil
-}
-
-// verifyPassword checks the viewer's current password (for changes that
-// need a fresh proof of identity).
-func (r *Resolver) verifyPassword(ctx context.Context, field, password string) error {
-	v := auth.ViewerFrom(ctx)
-	stored, err := r.db.Users().PasswordHash(ctx, v.UserID)
-	if err != nil {
-		return err
-	}
-	if stored == nil {
-		return model.Invalid(field, "the password is wrong")
-	}
-	ok, _, err := r.hasher.Verify(password, *stored)
-	if err != nil {
-		return hashErr(err)
-	}
-	if !ok {
-		return model.Invalid(field, "the password is wrong")
-	}
-	return nil
 }
 
 func deref(s *string) string {

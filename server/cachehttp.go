@@ -29,8 +29,8 @@ func cacheHeaders(next http.Handler) http.Handler {
 		buf := &bufferedWriter{header: w.Header(), status: http.StatusOK}
 		next.ServeHTTP(buf, r.WithContext(ctx))
 		body := buf.body.Bytes()
-		cacheable := buf.status == http.StatusOK && out.Policy.MaxAge > 0 && out.Result != "bypass" &&
-			!bytes.Contains(body, []byte(`"errors":`))
+		// A response with errors is never cached, so its result is "bypass".
+		cacheable := buf.status == http.StatusOK && out.Policy.MaxAge > 0 && out.Result != "bypass"
 		if !cacheable {
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(buf.status)

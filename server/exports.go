@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -31,28 +30,28 @@ func exportDownload(files ExportFiles, log *slog.Logger) http.Handler {
 		w.Header().Set("Cache-Control", "private, no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		if auth.ViewerFrom(ctx) == nil {
-			writeHTTPError(w, http.StatusUnauthorized, model.CodeUnauthenticated, "log in to download exports")
+			refuse(w, "application/json", http.StatusUnauthorized, string(model.CodeUnauthenticated), "log in to download exports")
 			return
 		}
 		id, err := uuid.Parse(r.PathValue("id"))
 		if err != nil {
-			writeHTTPError(w, http.StatusNotFound, model.CodeNotFound, "export not found")
+			refuse(w, "application/json", http.StatusNotFound, string(model.CodeNotFound), "export not found")
 			return
 		}
 		f, name, err := files.ExportFile(ctx, id)
 		if model.ErrorCode(err) == model.CodeNotFound {
-			writeHTTPError(w, http.StatusNotFound, model.CodeNotFound, "export not found")
+			refuse(w, "application/json", http.StatusNotFound, string(model.CodeNotFound), "export not found")
 			return
 		}
 		if err != nil {
 			log.ErrorContext(ctx, "export download failed", "request_id", resolver.RequestID(ctx), "err", err)
-			writeHTTPError(w, http.StatusInternalServerError, model.CodeInternal, "internal error (request "+resolver.RequestID(ctx)+")")
+			refuse(w, "application/json", http.StatusInternalServerError, string(model.CodeInternal), "internal error (request "+resolver.RequestID(ctx)+")")
 			return
 		}
 		defer f.Close()
 		st, err := f.Stat()
 		if err != nil {
-			writeHTTPError(w, http.StatusInternalServerError, model.CodeInternal, "internal error (request "+resolver.RequestID(ctx)+")")
+			refuse(w, "application/json", http.StatusInternalServerError, string(model.CodeInternal), "internal error (request "+resolver.RequestID(ctx)+")")
 			return
 		}
 		ctype := map[string]string{".csv": "text/csv; charset=utf-8", ".jsonl": "application/jsonl", ".json": "application/json"}[filepath.Ext(name)]
@@ -60,11 +59,4 @@ func exportDownload(files ExportFiles, log *slog.Logger) http.Handler {
 		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 		http.ServeContent(w, r, "", st.ModTime(), f)
 	})
-}
-
-// writeHTTPError answers outside GraphQL with the same error shape.
-func writeHTTPError(w http.ResponseWriter, status int, code model.Code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}}})
 }

@@ -97,7 +97,8 @@ func responseType(accept string) string {
 	return ""
 }
 
-// refuse answers a request the gate turns away, in the GraphQL error shape.
+// refuse answers a request turned away before GraphQL (by the gate, or the
+// export download), in the GraphQL error shape.
 func refuse(w http.ResponseWriter, contentType string, status int, code, msg string) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)

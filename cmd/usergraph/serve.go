@@ -72,7 +72,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	var throttleStore auth.ThrottleStore = auth.NewMemoryThrottleStore()
 	// Keep the audit log's monthly partitions ahead of time on every start;
 	// the maintenance job does it while running. Idempotent and cheap.
-	if _, err := database.Pool.Exec(ctx, "SELECT audit_events_ensure_partitions(3)"); err != nil {
+	if err := database.Maintenance().EnsureAuditPartitions(ctx, 3); err != nil {
 		log.Warn("could not create audit partitions ahead", "err", err)
 	}
 	if cfg.RedisURL == "" {
