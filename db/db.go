@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"time"
 
@@ -45,6 +46,16 @@ type Config struct {
 	ObserveQuery func(time.Duration, error)
 	// Tracer, when set, also traces every statement (OpenTelemetry).
 	Tracer pgx.QueryTracer
+	// ReplicaURLs are streaming replicas of URL. When set, reads outside a
+	// transaction go to a healthy replica (see OnPrimary for the reads that
+	// must not); writes and transactions stay on the primary. Each replica
+	// gets a pool of MaxConns.
+	ReplicaURLs []string
+	// ReplicaCheckInterval is how often each replica is pinged; an
+	// unreachable one gets no reads until it answers again. Defaults to 1s.
+	ReplicaCheckInterval time.Duration
+	// Log receives replica state changes. Defaults to discarding them.
+	Log *slog.Logger
 }
 
 // WithDefaults returns a copy of c with unset fields filled in.
@@ -67,6 +78,12 @@ func (c Config) WithDefaults() Config {
 	if c.ApplicationName == "" {
 		c.ApplicationName = "usergraph"
 	}
+	if c.ReplicaCheckInterval == 0 {
+		c.ReplicaCheckInterval = time.Second
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
 	return c
 }
 
@@ -83,6 +100,14 @@ func (c Config) Validate() error {
 	if _, err := pgxpool.ParseConfig(c.URL); err != nil {
 		return fmt.Errorf("DATABASE_URL: not a valid PostgreSQL URL")
 	}
+	for _, u := range c.ReplicaURLs {
+		if _, err := pgxpool.ParseConfig(u); err != nil {
+			return fmt.Errorf("DATABASE_REPLICA_URLS: not a valid PostgreSQL URL")
+		}
+	}
+	if c.ReplicaCheckInterval < 0 {
+		return fmt.Errorf("DATABASE_REPLICA_CHECK_INTERVAL: must be positive, got %s", c.ReplicaCheckInterval)
+	}
 	return nil
 }
 
@@ -92,6 +117,8 @@ type DB struct {
 	Pool *pgxpool.Pool
 	SQL  *sql.DB
 	Gorm *gorm.DB
+
+	replicas *replicas // nil without DATABASE_REPLICA_URLS
 }
 
 // Open connects to PostgreSQL and checks the connection.
@@ -100,25 +127,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pcfg, err := pgxpool.ParseConfig(cfg.URL)
+	pcfg, err := poolConfig(cfg.URL, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("parsing DATABASE_URL: %w", err)
 	}
-	pcfg.MaxConns = cfg.MaxConns
-	pcfg.MinConns = cfg.MinConns
-	pcfg.MaxConnLifetime = cfg.MaxConnLifetime
-	pcfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
-	pcfg.MaxConnIdleTime = cfg.MaxConnIdleTime
 	pcfg.ConnConfig.Tracer = statementTracer{observe: cfg.ObserveQuery}
 	if cfg.Tracer != nil {
-		pcfg.ConnConfig.Tracer = multitracer.New(statementTracer{observe: cfg.ObserveQuery}, cfg.Tracer)
-	}
-	rp := pcfg.ConnConfig.RuntimeParams
-	if _, ok := rp["application_name"]; !ok {
-		rp["application_name"] = cfg.ApplicationName
-	}
-	if cfg.StatementTimeout > 0 {
-		rp["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
+		pcfg.ConnConfig.Tracer = multiTracer(statementTracer{observe: cfg.ObserveQuery}, cfg.Tracer)
 	}
 
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -143,11 +158,45 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("opening gorm: %w", err)
 	}
-	return &DB{Pool: pool, SQL: sqlDB, Gorm: gdb}, nil
+	d := &DB{Pool: pool, SQL: sqlDB, Gorm: gdb}
+	if len(cfg.ReplicaURLs) > 0 {
+		if d.replicas, err = openReplicas(ctx, cfg, gdb, sqlDB); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("opening read replicas: %w", err)
+		}
+	}
+	return d, nil
 }
 
-// Close closes the pool.
+// poolConfig parses a server URL and applies the pool settings shared by
+// the primary and its replicas.
+func poolConfig(url string, cfg Config) (*pgxpool.Config, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pcfg.MaxConns = cfg.MaxConns
+	pcfg.MinConns = cfg.MinConns
+	pcfg.MaxConnLifetime = cfg.MaxConnLifetime
+	pcfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
+	pcfg.MaxConnIdleTime = cfg.MaxConnIdleTime
+	rp := pcfg.ConnConfig.RuntimeParams
+	if _, ok := rp["application_name"]; !ok {
+		rp["application_name"] = cfg.ApplicationName
+	}
+	if cfg.StatementTimeout > 0 {
+		rp["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
+	}
+	return pcfg, nil
+}
+
+func multiTracer(tracers ...pgx.QueryTracer) pgx.QueryTracer { return multitracer.New(tracers...) }
+
+// Close closes the pools.
 func (d *DB) Close() {
+	if d.replicas != nil {
+		d.replicas.close()
+	}
 	_ = d.SQL.Close()
 	d.Pool.Close()
 }

@@ -66,9 +66,11 @@ type SessionView struct {
 // Lookup returns the live session with tokenHash: not revoked, not past its
 // absolute end, seen after idleSince, of an ACTIVE, not deleted user. Nil
 // when there is none. One statement, permissions included.
+// It reads the primary: a replica a moment behind could still show a revoked
+// session.
 func (s *SessionStore) Lookup(ctx context.Context, tokenHash []byte, now, idleSince time.Time) (*SessionView, error) {
 	var v SessionView
-	err := s.db.WithContext(ctx).Raw(`SELECT s.id, s.user_id, s.last_seen_at, s.expires_at,
+	err := s.db.WithContext(OnPrimary(ctx)).Raw(`SELECT s.id, s.user_id, s.last_seen_at, s.expires_at,
 			ARRAY(SELECT DISTINCT p FROM user_roles ur JOIN roles r ON r.id = ur.role_id, unnest(r.permissions) p
 			      WHERE ur.user_id = s.user_id ORDER BY p) AS permissions
 		FROM sessions s JOIN users u ON u.id = s.user_id

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/model"
 )
 
@@ -50,7 +51,9 @@ type attemptMiddleware struct {
 
 func (m *attemptMiddleware) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
 	start := time.Now()
-	err := doInner(ctx)
+	// Jobs read what the request that enqueued them just wrote (the user a
+	// welcome email greets), so they never read a replica that may lag.
+	err := doInner(db.OnPrimary(ctx))
 	if m.observe != nil {
 		m.observe(job.Kind, time.Since(start), err)
 	}

@@ -69,8 +69,13 @@ type Config struct {
 	// same-origin only.
 	CORSOrigins []string
 	// Draining makes /readyz fail (while a shutdown waits for the load
-	// balancer to notice); nil is never draining.
+	// balancer to notice) and closes each connection after its next
+	// response, so that no idle keep-alive connection is left for the
+	// balancer to reuse when the listener closes; nil is never draining.
 	Draining func() bool
+	// WriteMarks, set when reads go to replicas, keeps a client's reads on
+	// the primary for a moment after its mutations (read-your-writes).
+	WriteMarks *cache.WriteMarks
 }
 
 // Pinger reports whether the database answers; /readyz uses it.
@@ -124,6 +129,9 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	if cfg.Responses != nil {
 		srv.Use(cfg.Responses)
 	}
+	if cfg.WriteMarks != nil {
+		srv.Use(primaryForMutations{marks: cfg.WriteMarks})
+	}
 	srv.SetErrorPresenter(resolver.ErrorPresenter(log))
 	srv.SetRecoverFunc(resolver.Recover(log))
 	srv.AroundOperations(res.OperationMiddleware)
@@ -144,7 +152,11 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 
 	mux := http.NewServeMux()
 	graphqlCORS := corsFor(cfg.CORSOrigins)
-	mux.Handle("/graphql", graphqlCORS(deadline(gate(rateLimitHeaders(authenticate(cacheHeaders(srv), authn, cfg.TrustedProxies, log)), cfg.Limits.MaxBody), cfg.RequestTimeout)))
+	var api http.Handler = cacheHeaders(srv)
+	if cfg.WriteMarks != nil {
+		api = readYourWrites(api, cfg.WriteMarks)
+	}
+	mux.Handle("/graphql", graphqlCORS(deadline(gate(rateLimitHeaders(authenticate(api, authn, cfg.TrustedProxies, log)), cfg.Limits.MaxBody), cfg.RequestTimeout)))
 	mux.Handle("GET /exports/{id}", authenticate(exportDownload(res, log), authn, cfg.TrustedProxies, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -169,10 +181,28 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 		mux.Handle("/", playground.Handler(playground.Options{Endpoint: "/graphql"}))
 	}
 	h := withRequest(mux, log, cfg.Metrics)
+	if cfg.Draining != nil {
+		h = closeWhileDraining(h, cfg.Draining)
+	}
 	if cfg.Tracing {
 		h = telemetry.HTTPTracing(h)
 	}
 	return h
+}
+
+// closeWhileDraining asks for each connection to be closed after its
+// response once draining starts. A balancer then opens new connections for
+// later requests, which reach another instance once this one's listener
+// closes (a refused connection is safe to retry), instead of reusing an idle
+// connection that Shutdown might close while a request is being sent on it
+// (a request already sent is never retried).
+func closeWhileDraining(next http.Handler, draining func() bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // deadline bounds every request's work: resolvers and SQL see the context

@@ -51,6 +51,7 @@ type Config struct {
 	CORSOrigins     []string
 	Pprof           bool
 	DrainDelay      time.Duration
+	ReadYourWrites  time.Duration
 	LoginIPLimit    int
 	RateLimitPoints int
 	RateLimitWindow time.Duration
@@ -267,6 +268,23 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	if c.DrainDelay < 0 || c.DrainDelay >= c.ShutdownTimeout+time.Minute {
 		return c, fmt.Errorf("DRAIN_DELAY: must be between 0 and a minute past SHUTDOWN_TIMEOUT, got %s", c.DrainDelay)
 	}
+	for _, u := range strings.Split(cmd.String("database-replica-urls"), ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			c.DB.ReplicaURLs = append(c.DB.ReplicaURLs, u)
+		}
+	}
+	if len(c.DB.ReplicaURLs) > 0 {
+		if c.Embedded {
+			return c, fmt.Errorf("DATABASE_REPLICA_URLS: needs DATABASE_URL (the embedded default has no replicas)")
+		}
+		if err := c.DB.Validate(); err != nil {
+			return c, err
+		}
+	}
+	c.ReadYourWrites = cmd.Duration("read-your-writes-window")
+	if c.ReadYourWrites < 0 || c.ReadYourWrites > time.Minute {
+		return c, fmt.Errorf("READ_YOUR_WRITES_WINDOW: must be between 0 and 1m, got %s", c.ReadYourWrites)
+	}
 	c.LoginIPLimit = cmd.Int("login-ip-limit")
 	if c.LoginIPLimit < 1 {
 		return c, fmt.Errorf("LOGIN_IP_LIMIT: must be at least 1, got %d", c.LoginIPLimit)
@@ -352,6 +370,9 @@ func (c Config) String() string {
 	}
 	fmt.Fprintf(&b, "database=%s max_conns=%d mode=%s addr=%s playground=%t introspection=%t debug=%t",
 		dbURL, c.DB.MaxConns, c.Mode, c.Addr, c.Playground, c.Introspection, c.Debug)
+	if n := len(c.DB.ReplicaURLs); n > 0 {
+		fmt.Fprintf(&b, " replicas=%d read_your_writes=%s", n, c.ReadYourWrites)
+	}
 	if c.RedisURL != "" {
 		fmt.Fprintf(&b, " redis=%s", maskURL(c.RedisURL))
 	}

@@ -37,6 +37,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 
 	metrics := telemetry.NewMetrics()
 	cfg.DB.ObserveQuery = metrics.ObserveQuery
+	cfg.DB.Log = log
 	if cfg.OTLPEndpoint != "" {
 		stopTracing, err := telemetry.StartTracing(ctx, cfg.OTLPEndpoint, version)
 		if err != nil {
@@ -75,6 +76,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	if err := database.Maintenance().EnsureAuditPartitions(ctx, 3); err != nil {
 		log.Warn("could not create audit partitions ahead", "err", err)
 	}
+	var rdb *redis.Client
 	if cfg.RedisURL == "" {
 		log.Info("REDIS_URL is unset: sessions, responses and persisted queries are cached and logins throttled in-process, which is right for a single instance only")
 	} else {
@@ -85,7 +87,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		// Every call carries a short deadline; without this go-redis would
 		// wait its socket timeouts (seconds) on a hung Redis.
 		opt.ContextTimeoutEnabled = true
-		rdb := redis.NewClient(opt)
+		rdb = redis.NewClient(opt)
 		defer rdb.Close()
 		// No ping that could block start-up: Redis only ever saves work.
 		sessionCache = auth.NewRedisCache(rdb, 100*time.Millisecond, log)
@@ -132,6 +134,14 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		responses = cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags,
 			Debug: cfg.Debug, Metrics: cacheMetrics, Log: log})
 	}
+	var writeMarks *cache.WriteMarks
+	if len(cfg.DB.ReplicaURLs) > 0 {
+		writeMarks = cache.NewMemoryWriteMarks(cfg.ReadYourWrites)
+		if rdb != nil {
+			writeMarks = cache.NewRedisWriteMarks(rdb, cfg.ReadYourWrites, 100*time.Millisecond)
+		}
+		log.Info("reads go to replicas", "replicas", len(cfg.DB.ReplicaURLs), "read_your_writes_window", cfg.ReadYourWrites)
+	}
 	var draining atomic.Bool
 	var limiter *ratelimit.Limiter
 	if cfg.RateLimitPoints > 0 {
@@ -140,7 +150,8 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
 		TrustedProxies: cfg.TrustedProxies, PersistedQueries: queries, PersistedOnly: cfg.PersistedOnly, Responses: responses,
 		Limits: cfg.Limits, Suggestions: cfg.Suggestions, RequestTimeout: cfg.RequestTimeout, RateLimit: limiter,
-		Metrics: metrics, Tracing: cfg.OTLPEndpoint != "", Draining: draining.Load, CORSOrigins: cfg.CORSOrigins},
+		Metrics: metrics, Tracing: cfg.OTLPEndpoint != "", Draining: draining.Load, CORSOrigins: cfg.CORSOrigins,
+		WriteMarks: writeMarks},
 		res, sessions, database, log)
 	srv := &http.Server{
 		Handler:           handler,
