@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/usergraph
 PKGS    := ./...
 
-.PHONY: run build test test-only deps lint generate check-generated bench bench-go fuzz clean help
+.PHONY: run build test test-only deps lint generate check-generated bench bench-go fuzz scale-test validate-deploy clean help
 
 help:
 	@echo "make run              serve on http://127.0.0.1:8080 (embedded PostgreSQL in ./.data)"
@@ -13,6 +13,7 @@ help:
 	@echo "make generate         regenerate gqlgen output after editing graph/*.graphqls"
 	@echo "make build            build $(BIN)"
 	@echo "make fuzz             run every fuzz target for FUZZTIME (default 30s) each"
+	@echo "make scale-test       3 instances behind nginx and HAProxy, PgBouncer, a streaming replica (scaletest/)"
 	@echo "make bench            the load-test suite at 1M users with wrk (writes bench/results/)"
 	@echo "make bench-go         in-process Go benchmarks (queries, caching, job throughput)"
 
@@ -42,6 +43,20 @@ test: deps check-generated lint test-only
 test-only:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -timeout 10m -run 'Registrations' ./resolver/
+
+# Scale-out on real servers: 3 instances behind nginx and HAProxy from
+# deploy/ (rolling restarts, SIGKILL), PgBouncer in transaction mode, a
+# streaming replica made with pg_basebackup. CI runs it after `make test`.
+scale-test:
+	./scripts/install-scale-deps.sh
+	USERGRAPH_SCALE_TEST=1 $(GO) test -count=1 -timeout 20m -v ./scaletest/
+
+# Deployment files, offline: kubeconform -strict on deploy/k8s (as written
+# and as kustomize renders it) and `docker compose config` when a compose
+# client exists. Tools and schemas come from the Go module proxy, cached in
+# .data/deploy-tools.
+validate-deploy:
+	./scripts/validate-deploy.sh
 
 # The suite: 1M users, usergraph serve in production mode, wrk against a
 # ceiling handler measured in the same run. BENCH_FLAGS passes options

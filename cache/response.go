@@ -31,6 +31,10 @@ type ResponseConfig struct {
 	// RootTags names the lists a root field reads (such as "users" for
 	// users, user and node), so creating an entity invalidates them.
 	RootTags func(field string) []string
+	// Fresh, when it returns true, makes a request skip the lookup (the
+	// response is computed, and still stored): a client that just wrote
+	// must not get an entry a lagging replica's read may have filled.
+	Fresh func(ctx context.Context) bool
 	// Debug reports hit, miss or bypass in extensions.cache.
 	Debug   bool
 	Metrics *Metrics
@@ -171,7 +175,7 @@ func (r *Responses) InterceptResponse(ctx context.Context, next graphql.Response
 	if err != nil {
 		return r.mark(next(ctx), result)
 	}
-	if vals[0] != nil {
+	if vals[0] != nil && (r.cfg.Fresh == nil || !r.cfg.Fresh(ctx)) {
 		result = "hit"
 		return r.mark(&graphql.Response{Data: vals[0]}, result)
 	}

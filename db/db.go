@@ -54,6 +54,9 @@ type Config struct {
 	// ReplicaCheckInterval is how often each replica is pinged; an
 	// unreachable one gets no reads until it answers again. Defaults to 1s.
 	ReplicaCheckInterval time.Duration
+	// ReplicaMaxLag takes a replica out of reads while its replay is further
+	// behind than this. Defaults to 5s.
+	ReplicaMaxLag time.Duration
 	// Log receives replica state changes. Defaults to discarding them.
 	Log *slog.Logger
 }
@@ -81,6 +84,9 @@ func (c Config) WithDefaults() Config {
 	if c.ReplicaCheckInterval == 0 {
 		c.ReplicaCheckInterval = time.Second
 	}
+	if c.ReplicaMaxLag == 0 {
+		c.ReplicaMaxLag = 5 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -107,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReplicaCheckInterval < 0 {
 		return fmt.Errorf("DATABASE_REPLICA_CHECK_INTERVAL: must be positive, got %s", c.ReplicaCheckInterval)
+	}
+	if c.ReplicaMaxLag < 0 {
+		return fmt.Errorf("DATABASE_REPLICA_MAX_LAG: must be positive, got %s", c.ReplicaMaxLag)
 	}
 	return nil
 }

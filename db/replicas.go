@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -28,13 +29,16 @@ type primaryKey struct{}
 // (which read before they write), authentication and background jobs.
 // Without replicas it changes nothing.
 func OnPrimary(ctx context.Context) context.Context {
-	if onPrimary(ctx) {
+	if PinnedToPrimary(ctx) {
 		return ctx
 	}
 	return context.WithValue(ctx, primaryKey{}, true)
 }
 
-func onPrimary(ctx context.Context) bool {
+// PinnedToPrimary reports whether ctx came from OnPrimary. Caches use it:
+// a pinned request must not be answered from an entry that a lagging
+// replica's read may have filled.
+func PinnedToPrimary(ctx context.Context) bool {
 	v, _ := ctx.Value(primaryKey{}).(bool)
 	return v
 }
@@ -84,18 +88,28 @@ func (r *replicas) setHealth(i int, ok bool, err error) {
 	}
 }
 
-// check pings every replica once. A replica answers only if it accepts a
-// connection and runs a query; a replica still starting refuses connections.
-func (r *replicas) check(ctx context.Context, timeout time.Duration) {
+// lagQuery is how far a standby's replay is behind: zero when it has
+// replayed all it received, else the age of the last transaction it
+// replayed. (A primary, say a promoted replica, has no lag.)
+const lagQuery = `SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+	ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8`
+
+// check asks every replica for its lag once. A replica that does not
+// answer, or lags more than maxLag, gets no reads until it is back.
+func (r *replicas) check(ctx context.Context, timeout, maxLag time.Duration) {
 	for i, p := range r.pools {
-		pingCtx, cancel := context.WithTimeout(ctx, timeout)
-		err := p.Ping(pingCtx)
+		checkCtx, cancel := context.WithTimeout(ctx, timeout)
+		var lag float64
+		err := p.QueryRow(checkCtx, lagQuery).Scan(&lag)
 		cancel()
+		if err == nil && lag > maxLag.Seconds() {
+			err = fmt.Errorf("replay lags %.1fs behind the primary (DATABASE_REPLICA_MAX_LAG is %s)", lag, maxLag)
+		}
 		r.setHealth(i, err == nil, err)
 	}
 }
 
-func (r *replicas) watch(interval time.Duration) {
+func (r *replicas) watch(interval, maxLag time.Duration) {
 	defer r.done.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -104,7 +118,7 @@ func (r *replicas) watch(interval time.Duration) {
 		case <-r.stop:
 			return
 		case <-t.C:
-			r.check(context.Background(), interval)
+			r.check(context.Background(), interval, maxLag)
 		}
 	}
 }
@@ -129,10 +143,36 @@ type replicaTracer struct {
 
 func (t replicaTracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
 	t.statementTracer.TraceQueryEnd(ctx, conn, data)
-	var pgErr *pgconn.PgError
-	if data.Err != nil && !errors.As(data.Err, &pgErr) && ctx.Err() == nil {
+	if data.Err != nil && unreachable(ctx, data.Err) {
 		t.down(data.Err)
 	}
+}
+
+// replicaConn is a replica's connection pool as gorm sees it. A read that
+// cannot reach the replica at all (its server went away between two health
+// checks) marks it down and runs on the primary instead, so that losing a
+// replica fails no request. Errors from the statement itself are returned
+// as they are.
+type replicaConn struct {
+	*sql.DB
+	primary *sql.DB
+	down    func(error)
+}
+
+func (c *replicaConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := c.DB.QueryContext(ctx, query, args...)
+	if err != nil && unreachable(ctx, err) {
+		c.down(err)
+		return c.primary.QueryContext(ctx, query, args...)
+	}
+	return rows, err
+}
+
+// unreachable tells a server or connection failure from a statement's own
+// error (a *pgconn.PgError) and from the caller giving up.
+func unreachable(ctx context.Context, err error) bool {
+	var pgErr *pgconn.PgError
+	return !errors.As(err, &pgErr) && ctx.Err() == nil
 }
 
 // openReplicas opens one pool per replica URL with the primary's settings
@@ -166,26 +206,28 @@ func openReplicas(ctx context.Context, cfg Config, gdb *gorm.DB, primary *sql.DB
 		sqlDB := stdlib.OpenDBFromPool(pool)
 		r.pools = append(r.pools, pool)
 		r.sqlDBs = append(r.sqlDBs, sqlDB)
-		r.index[sqlDB] = i
-		dialectors = append(dialectors, postgres.New(postgres.Config{Conn: sqlDB}))
+		conn := &replicaConn{DB: sqlDB, primary: primary, down: func(err error) { r.setHealth(i, false, err) }}
+		r.index[conn] = i
+		dialectors = append(dialectors, postgres.New(postgres.Config{Conn: conn}))
 	}
 	dialectors = append(dialectors, postgres.New(postgres.Config{Conn: primary}))
-	r.check(ctx, cfg.ReplicaCheckInterval)
+	r.check(ctx, cfg.ReplicaCheckInterval, cfg.ReplicaMaxLag)
 	if err := gdb.Use(dbresolver.Register(dbresolver.Config{Replicas: dialectors, Policy: r})); err != nil {
 		r.closePools()
 		return nil, err
 	}
 	// Reads whose context asks for the primary are marked as writes before
-	// dbresolver routes them.
+	// dbresolver routes them. gorm puts the last callback registered
+	// Before("*") first, so this one runs ahead of dbresolver's.
 	stick := func(g *gorm.DB) {
-		if g.Statement.Context != nil && onPrimary(g.Statement.Context) {
+		if g.Statement.Context != nil && PinnedToPrimary(g.Statement.Context) {
 			dbresolver.Write.ModifyStatement(g.Statement)
 		}
 	}
 	for _, err := range []error{
-		gdb.Callback().Query().Before("gorm:db_resolver").Register("usergraph:on_primary", stick),
-		gdb.Callback().Row().Before("gorm:db_resolver").Register("usergraph:on_primary", stick),
-		gdb.Callback().Raw().Before("gorm:db_resolver").Register("usergraph:on_primary", stick),
+		gdb.Callback().Query().Before("*").Register("usergraph:on_primary", stick),
+		gdb.Callback().Row().Before("*").Register("usergraph:on_primary", stick),
+		gdb.Callback().Raw().Before("*").Register("usergraph:on_primary", stick),
 	} {
 		if err != nil {
 			r.closePools()
@@ -193,7 +235,7 @@ func openReplicas(ctx context.Context, cfg Config, gdb *gorm.DB, primary *sql.DB
 		}
 	}
 	r.done.Add(1)
-	go r.watch(cfg.ReplicaCheckInterval)
+	go r.watch(cfg.ReplicaCheckInterval, cfg.ReplicaMaxLag)
 	return r, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/graph-gophers/dataloader/v7"
 
 	"github.com/usergraph/usergraph/cache"
+	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/model"
 )
 
@@ -27,6 +28,11 @@ func readThrough[K comparable, V any](store cache.Store, keyOf func(K) string, t
 		return fn
 	}
 	return func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		if db.PinnedToPrimary(ctx) {
+			// A client that just wrote reads the primary, never an entry
+			// that a lagging replica's read may have filled.
+			return fn(ctx, keys)
+		}
 		skeys := make([]string, len(keys))
 		for i, k := range keys {
 			skeys[i] = keyOf(k)

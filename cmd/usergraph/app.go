@@ -187,6 +187,7 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "drain-delay", Sources: cli.EnvVars("DRAIN_DELAY"), Usage: "on SIGTERM, how long /readyz fails before the listener closes (default: 5s in production, 0 in development)"},
 		&cli.StringFlag{Name: "cors-origins", Sources: cli.EnvVars("CORS_ORIGINS"), Usage: "comma-separated browser origins allowed to call the API cross-origin, with credentials (default: none)"},
 		&cli.StringFlag{Name: "database-replica-urls", Sources: cli.EnvVars("DATABASE_REPLICA_URLS"), Usage: "comma-separated URLs of streaming replicas of DATABASE_URL; reads go to them (default: none)"},
+		&cli.DurationFlag{Name: "database-replica-max-lag", Value: 5 * time.Second, Sources: cli.EnvVars("DATABASE_REPLICA_MAX_LAG"), Usage: "with replicas: a replica further behind than this gets no reads; a stale cache entry lives at most this long"},
 		&cli.DurationFlag{Name: "read-your-writes-window", Value: 5 * time.Second, Sources: cli.EnvVars("READ_YOUR_WRITES_WINDOW"), Usage: "with replicas: how long after a client's mutation its reads stay on the primary"},
 		&cli.IntFlag{Name: "login-ip-limit", Value: 30, Sources: cli.EnvVars("LOGIN_IP_LIMIT"), Usage: "login and registration attempts per client address per 5 minutes"},
 		&cli.IntFlag{Name: "demo-users", Value: 300, Sources: cli.EnvVars("DEMO_USERS"), Usage: "users to seed on the embedded default's first start (0: none)"},

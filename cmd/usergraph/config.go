@@ -281,9 +281,15 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 			return c, err
 		}
 	}
+	c.DB.ReplicaMaxLag = cmd.Duration("database-replica-max-lag")
+	if c.DB.ReplicaMaxLag < 100*time.Millisecond || c.DB.ReplicaMaxLag > time.Minute {
+		return c, fmt.Errorf("DATABASE_REPLICA_MAX_LAG: must be between 100ms and 1m, got %s", c.DB.ReplicaMaxLag)
+	}
 	c.ReadYourWrites = cmd.Duration("read-your-writes-window")
-	if c.ReadYourWrites < 0 || c.ReadYourWrites > time.Minute {
-		return c, fmt.Errorf("READ_YOUR_WRITES_WINDOW: must be between 0 and 1m, got %s", c.ReadYourWrites)
+	if c.ReadYourWrites < c.DB.ReplicaMaxLag || c.ReadYourWrites > time.Minute {
+		// Shorter, a writer could read a stale cache entry (which lives up
+		// to the max lag) right after its window.
+		return c, fmt.Errorf("READ_YOUR_WRITES_WINDOW: must be between DATABASE_REPLICA_MAX_LAG (%s) and 1m, got %s", c.DB.ReplicaMaxLag, c.ReadYourWrites)
 	}
 	c.LoginIPLimit = cmd.Int("login-ip-limit")
 	if c.LoginIPLimit < 1 {

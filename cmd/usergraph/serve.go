@@ -95,6 +95,9 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 		budgets = ratelimit.NewRedis(rdb, 100*time.Millisecond)
 	}
+	if len(cfg.DB.ReplicaURLs) > 0 {
+		store = cache.AfterReplicaLag(store, cfg.DB.ReplicaMaxLag)
+	}
 	// The entity cache and invalidations are counted on the way through;
 	// the response and APQ caches count their own lookups.
 	counted := cache.WithMetrics(store, cacheMetrics)
@@ -131,7 +134,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	queries := cache.NewPersistedQueries(store, database.PersistedQueries(), cfg.APQTTL, cacheMetrics, log)
 	var responses *cache.Responses
 	if cfg.ResponseCache {
-		responses = cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags,
+		responses = cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags, Fresh: db.PinnedToPrimary,
 			Debug: cfg.Debug, Metrics: cacheMetrics, Log: log})
 	}
 	var writeMarks *cache.WriteMarks
