@@ -67,7 +67,9 @@ type process struct {
 	err  error
 }
 
-func startProcess(t testing.TB, name string, env []string, bin string, args ...string) *process {
+// startProcess starts bin; the process is killed, if still running, when
+// owner ends (a test that outlives the subtest that restarted it).
+func startProcess(t, owner testing.TB, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
 	p := &process{name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
@@ -94,7 +96,7 @@ func startProcess(t testing.TB, name string, env []string, bin string, args ...s
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		select {
 		case <-p.done:
 		default:
@@ -267,10 +269,11 @@ func pgBinary(name string) (string, error) {
 
 // instance is one `usergraph serve` on a fixed port, restartable.
 type instance struct {
-	name string
-	port int
-	env  []string
-	proc *process
+	owner testing.TB // the test that started it first: restarts live as long
+	name  string
+	port  int
+	env   []string
+	proc  *process
 }
 
 func (i *instance) url() string { return fmt.Sprintf("http://127.0.0.1:%d", i.port) }
@@ -298,7 +301,7 @@ func instanceEnv(dbURL, redisURL, dataDir string, extra ...string) []string {
 
 func startInstance(t testing.TB, name string, port int, env []string) *instance {
 	t.Helper()
-	i := &instance{name: name, port: port, env: env}
+	i := &instance{owner: t, name: name, port: port, env: env}
 	i.start(t)
 	return i
 }
@@ -306,7 +309,7 @@ func startInstance(t testing.TB, name string, port int, env []string) *instance 
 func (i *instance) start(t testing.TB) {
 	t.Helper()
 	env := append(append([]string{}, i.env...), fmt.Sprintf("ADDR=127.0.0.1:%d", i.port))
-	i.proc = startProcess(t, i.name, env, binary, "serve")
+	i.proc = startProcess(t, i.owner, i.name, env, binary, "serve")
 	waitFor(t, i.name+" to be ready", 60*time.Second, func() bool {
 		if !i.proc.running() {
 			t.Fatalf("%s exited while starting: %v\n%s", i.name, i.proc.err, tail(i.proc.logs(), 30))
@@ -378,7 +381,7 @@ func startNginx(t testing.TB, dir string, instances []*instance) *balancer {
 		`^\s*listen 8080;$`:   fmt.Sprintf("        listen 127.0.0.1:%d;", port),
 		`^\s*access_log .*;$`: "    access_log off;",
 	}))
-	p := startProcess(t, "nginx", nil, bin, "-p", conf, "-c", filepath.Join(conf, "nginx.conf"),
+	p := startProcess(t, t, "nginx", nil, bin, "-p", conf, "-c", filepath.Join(conf, "nginx.conf"),
 		"-g", "daemon off; pid "+filepath.Join(conf, "nginx.pid")+";")
 	b := &balancer{name: "nginx", url: fmt.Sprintf("http://127.0.0.1:%d", port), proc: p}
 	b.waitReady(t)
@@ -408,7 +411,7 @@ func startHAProxy(t testing.TB, dir string, instances []*instance) *balancer {
 	if out, err := exec.Command(bin, "-c", "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
-	p := startProcess(t, "haproxy", nil, bin, "-db", "-f", path)
+	p := startProcess(t, t, "haproxy", nil, bin, "-db", "-f", path)
 	b := &balancer{name: "haproxy", url: fmt.Sprintf("http://127.0.0.1:%d", port), proc: p}
 	b.waitReady(t)
 	return b
@@ -455,7 +458,7 @@ func startPgBouncer(t testing.TB, dir string, primary *postgres) (url, adminURL 
 			t.Fatalf("chown: %v\n%s", err, out)
 		}
 	}
-	p := startProcess(t, "pgbouncer", nil, bin, args...)
+	p := startProcess(t, t, "pgbouncer", nil, bin, args...)
 	url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/usergraph?sslmode=disable&default_query_exec_mode=cache_describe", port)
 	adminURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/pgbouncer?sslmode=disable&default_query_exec_mode=simple_protocol", port)
 	waitFor(t, "pgbouncer to accept connections", 20*time.Second, func() bool {

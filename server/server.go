@@ -69,10 +69,12 @@ type Config struct {
 	// same-origin only.
 	CORSOrigins []string
 	// Draining makes /readyz fail (while a shutdown waits for the load
-	// balancer to notice) and closes each connection after its next
-	// response, so that no idle keep-alive connection is left for the
-	// balancer to reuse when the listener closes; nil is never draining.
+	// balancer to notice); nil is never draining.
 	Draining func() bool
+	// Closing, once the listener is closed, ends each connection after its
+	// next response (Connection: close), so that the balancer holds no idle
+	// connection to reuse when the server shuts down; nil is never closing.
+	Closing func() bool
 	// WriteMarks, set when reads go to replicas, keeps a client's reads on
 	// the primary for a moment after its mutations (read-your-writes).
 	WriteMarks *cache.WriteMarks
@@ -181,8 +183,8 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 		mux.Handle("/", playground.Handler(playground.Options{Endpoint: "/graphql"}))
 	}
 	h := withRequest(mux, log, cfg.Metrics)
-	if cfg.Draining != nil {
-		h = closeWhileDraining(h, cfg.Draining)
+	if cfg.Closing != nil {
+		h = closeWhenClosing(h, cfg.Closing)
 	}
 	if cfg.Tracing {
 		h = telemetry.HTTPTracing(h)
@@ -190,15 +192,14 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	return h
 }
 
-// closeWhileDraining asks for each connection to be closed after its
-// response once draining starts. A balancer then opens new connections for
-// later requests, which reach another instance once this one's listener
-// closes (a refused connection is safe to retry), instead of reusing an idle
-// connection that Shutdown might close while a request is being sent on it
-// (a request already sent is never retried).
-func closeWhileDraining(next http.Handler, draining func() bool) http.Handler {
+// closeWhenClosing asks for each connection to be closed after its response
+// once the listener has closed. The balancer's next request then opens a
+// new connection, which is refused and safe to retry on another instance,
+// instead of reusing an idle connection that Shutdown might close while a
+// request is being sent on it (a request already sent is never retried).
+func closeWhenClosing(next http.Handler, closing func() bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if draining() {
+		if closing() {
 			w.Header().Set("Connection", "close")
 		}
 		next.ServeHTTP(w, r)

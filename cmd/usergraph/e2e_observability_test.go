@@ -171,6 +171,39 @@ func TestE2E_MetricsTracingPprofAndDraining(t *testing.T) {
 	if code, _ := get(s.url + "/healthz"); code != 200 {
 		t.Errorf("/healthz while draining: %d, want 200 (the process is alive)", code)
 	}
+	// Still serving while draining, over kept-alive connections too.
+	kept := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	ask := func() *http.Response {
+		t.Helper()
+		resp, err := kept.Post(s.url+"/graphql", "application/json", strings.NewReader(`{"query":"{ __typename }"}`))
+		if err != nil {
+			t.Fatalf("a request while shutting down: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := ask(); resp.StatusCode != http.StatusOK || resp.Close {
+		t.Errorf("a request while draining: status %d, Connection: close %t; want 200 on a kept-alive connection", resp.StatusCode, resp.Close)
+	}
+	// After the delay the listener closes: new connections are refused,
+	// and the kept-alive one gets its next answer, then is closed.
+	host := strings.TrimPrefix(s.url, "http://")
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the listener was not closed after DRAIN_DELAY")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp := ask(); resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Errorf("a request on a kept-alive connection after the listener closed: status %d, Connection: close %t; want 200 and close", resp.StatusCode, resp.Close)
+	}
 	select {
 	case err := <-s.done:
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -145,7 +146,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		}
 		log.Info("reads go to replicas", "replicas", len(cfg.DB.ReplicaURLs), "read_your_writes_window", cfg.ReadYourWrites)
 	}
-	var draining atomic.Bool
+	var draining, closing atomic.Bool
 	var limiter *ratelimit.Limiter
 	if cfg.RateLimitPoints > 0 {
 		limiter = ratelimit.New(budgets, cfg.RateLimitPoints, cfg.RateLimitWindow, log)
@@ -153,7 +154,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
 		TrustedProxies: cfg.TrustedProxies, PersistedQueries: queries, PersistedOnly: cfg.PersistedOnly, Responses: responses,
 		Limits: cfg.Limits, Suggestions: cfg.Suggestions, RequestTimeout: cfg.RequestTimeout, RateLimit: limiter,
-		Metrics: metrics, Tracing: cfg.OTLPEndpoint != "", Draining: draining.Load, CORSOrigins: cfg.CORSOrigins,
+		Metrics: metrics, Tracing: cfg.OTLPEndpoint != "", Draining: draining.Load, Closing: closing.Load, CORSOrigins: cfg.CORSOrigins,
 		WriteMarks: writeMarks},
 		res, sessions, database, log)
 	srv := &http.Server{
@@ -198,6 +199,8 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		ready <- ln.Addr().String()
 	}
 
+	var conns connCounter
+	srv.ConnState = conns.track
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -205,20 +208,36 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		return fmt.Errorf("http server stopped: %w", err)
 	case <-ctx.Done():
 	}
-	// Readiness fails first, so load balancers stop sending new requests
-	// before the listener closes.
+	// 1. Readiness fails first: load balancers that poll /readyz (HAProxy,
+	// Kubernetes) stop sending new requests; requests still arriving, on
+	// new or kept-alive connections, are served as usual.
 	draining.Store(true)
 	if cfg.DrainDelay > 0 {
 		log.Info("draining: /readyz fails while load balancers notice", "delay", cfg.DrainDelay)
 		time.Sleep(cfg.DrainDelay)
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	// 2. Stop accepting: a balancer that only notices failures (nginx) gets
+	// a refused connection, which is safe to retry elsewhere because
+	// nothing was sent.
+	_ = ln.Close()
+	// 3. Each open connection closes after its next response (the handler
+	// adds Connection: close from now on), and a balancer's idle ones are
+	// closed by the balancer when its keep-alive timeout ends. Waiting for
+	// that, instead of closing idle connections at once, avoids closing one
+	// just as the balancer sends a request on it, which it could not retry.
+	closing.Store(true)
+	waitCtx, cancelWait := context.WithTimeout(context.WithoutCancel(ctx), closeWait)
+	conns.waitIdle(waitCtx)
+	cancelWait()
+	// 4. Whatever is still in flight finishes, up to SHUTDOWN_TIMEOUT.
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout, "open_connections", conns.open())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	// (Shutdown reports closing the listener again; that is not a failure.)
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("error shutting down http server: %w", err)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	log.Info("stopped")
@@ -289,4 +308,45 @@ func seedDemo(ctx context.Context, database *db.DB, users int, log *slog.Logger)
 	}
 	log.Info("loaded demo data", "users", st.Users, "role_grants", st.UserRoles, "memberships", st.Memberships, "duration", st.Duration)
 	return nil
+}
+
+// closeWait bounds how long a shutdown waits, after the listener closed,
+// for clients to close their connections: longer than the upstream
+// keep-alive timeout in deploy/nginx (1s).
+const closeWait = 3 * time.Second
+
+// connCounter counts the server's open connections (http.Server.ConnState).
+type connCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *connCounter) track(_ net.Conn, state http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		c.n++
+	case http.StateClosed, http.StateHijacked:
+		c.n--
+	}
+}
+
+func (c *connCounter) open() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// waitIdle returns once no connection is open or ctx ends.
+func (c *connCounter) waitIdle(ctx context.Context) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for c.open() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
