@@ -20,6 +20,13 @@ import (
 // again.
 const manifestMissTTL = 30 * time.Second
 
+// registeredTTL is how long an automatically registered query found in the
+// shared store is answered from this process without asking the store
+// again. A hash names one text forever, so the copy cannot be wrong; the
+// TTL only keeps a registration that expired in the store from living on
+// here much longer.
+const registeredTTL = 10 * time.Minute
+
 // Manifest holds the operations of clients' build-time manifests.
 type Manifest interface {
 	Operation(ctx context.Context, hash string) (string, bool, error)
@@ -37,6 +44,7 @@ type PersistedQueries struct {
 	manifest Manifest
 	hot      *lru.Cache[string, string]
 	absent   *expirable.LRU[string, struct{}]
+	known    *expirable.LRU[string, string] // registered queries seen in the store
 	ttl      time.Duration
 	log      *slog.Logger
 	metrics  *Metrics
@@ -52,7 +60,10 @@ func NewPersistedQueries(store Store, manifest Manifest, ttl time.Duration, m *M
 	// traffic nor a flood of made-up hashes costs a PostgreSQL lookup per
 	// request; a newly imported manifest is seen within this time.
 	absent := expirable.NewLRU[string, struct{}](10_000, nil, manifestMissTTL)
-	return &PersistedQueries{store: store, manifest: manifest, hot: hot, absent: absent, ttl: ttl, log: log, metrics: m}
+	// The hot registered queries are kept here too: each request then
+	// costs no store round trip to turn its hash into the query.
+	known := expirable.NewLRU[string, string](2000, nil, min(ttl, registeredTTL))
+	return &PersistedQueries{store: store, manifest: manifest, hot: hot, absent: absent, known: known, ttl: ttl, log: log, metrics: m}
 }
 
 var _ graphql.Cache[string] = (*PersistedQueries)(nil)
@@ -62,11 +73,16 @@ func (p *PersistedQueries) Get(ctx context.Context, hash string) (string, bool) 
 	if q, ok := p.fromManifest(ctx, hash); ok {
 		return q, true
 	}
+	if q, ok := p.known.Get(hash); ok {
+		p.metrics.lookup("apq", true, nil)
+		return q, true
+	}
 	q, ok, err := p.store.Get(ctx, "apq:"+hash)
 	p.metrics.lookup("apq", ok, err)
 	if err != nil || !ok {
 		return "", false
 	}
+	p.known.Add(hash, string(q))
 	return string(q), true
 }
 
@@ -76,6 +92,7 @@ func (p *PersistedQueries) Add(ctx context.Context, hash, query string) {
 	if err := p.store.Set(ctx, "apq:"+hash, []byte(query), p.ttl, nil, 0); err != nil {
 		p.log.DebugContext(ctx, "could not register a persisted query", "err", err)
 	}
+	p.known.Add(hash, query)
 }
 
 func (p *PersistedQueries) fromManifest(ctx context.Context, hash string) (string, bool) {
