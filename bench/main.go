@@ -85,6 +85,7 @@ type result struct {
 	workload
 	load
 	ratio, stmtsPerReq, cpuMsPerReq float64 // -1: not measured
+	rss                             int64   // the server's peak during the workload, bytes; 0: not measured
 }
 
 func run(ctx context.Context, o options) error {
@@ -212,6 +213,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		sum0, count0 := scrape(metrics)
+		resetPeakRSS(srv.Process.Pid)
 		cpu0 := cpuTicks(srv.Process.Pid) + cpuTicks(pgPID)
 		for _, c := range children(pgPID) {
 			cpu0 += cpuTicks(c)
@@ -226,6 +228,9 @@ func run(ctx context.Context, o options) error {
 		}
 		sum1, count1 := scrape(metrics)
 		r := result{workload: w, load: l, ratio: -1, stmtsPerReq: -1, cpuMsPerReq: -1}
+		if w.name != "ceiling" {
+			r.rss = peakRSS(srv.Process.Pid)
+		}
 		if w.name == "ceiling" {
 			ceilingRPS = l.RPS
 		} else {
@@ -241,7 +246,10 @@ func run(ctx context.Context, o options) error {
 		}
 		results = append(results, r)
 	}
-	rss := max(peakRSS(serve.Process.Pid), peakRSS(cachedServe.Process.Pid))
+	var rss int64 // each workload restarts the high-water mark, so the run's is the highest of theirs
+	for _, r := range results {
+		rss = max(rss, r.rss)
+	}
 	jobs := jobThroughput(ctx)
 	return report(o, results, seedTime, rss, jobs)
 }
@@ -455,13 +463,17 @@ func report(o options, results []result, seed time.Duration, rss int64, jobs str
 	fmt.Fprintf(&b, "# Usergraph benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Machine: %s, %d CPUs. %d users, seeded in %.1f s. wrk: 2 threads, %d connections, %s warm-up, %s measured per workload.\n\n",
 		host, runtime.NumCPU(), o.users, seed.Seconds(), o.connections, o.warmup, o.duration)
-	b.WriteString("| Workload | What | req/s | vs ceiling | p50 | p99 | SQL stmts/req | CPU ms/req (server + PostgreSQL) | errors |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| Workload | What | req/s | vs ceiling | p50 | p99 | SQL stmts/req | CPU ms/req (server + PostgreSQL) | server peak RSS | errors |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %s | %s | %d |\n", r.name, r.what, r.RPS, pct(r.ratio), r.P50.Round(10*time.Microsecond),
-			r.P99.Round(10*time.Microsecond), num(r.stmtsPerReq), num(r.cpuMsPerReq), r.Errors)
+		rss := "—"
+		if r.rss > 0 {
+			rss = fmt.Sprintf("%.0f MiB", float64(r.rss)/(1<<20))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %d |\n", r.name, r.what, r.RPS, pct(r.ratio), r.P50.Round(10*time.Microsecond),
+			r.P99.Round(10*time.Microsecond), num(r.stmtsPerReq), num(r.cpuMsPerReq), rss, r.Errors)
 	}
-	fmt.Fprintf(&b, "\nServer peak RSS: %.0f MiB. J1: %s.\n", float64(rss)/(1<<20), jobs)
+	fmt.Fprintf(&b, "\nServer peak RSS over the whole run: %.0f MiB. J1: %s.\n", float64(rss)/(1<<20), jobs)
 	fmt.Print(b.String())
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err

@@ -58,6 +58,13 @@ func children(pid int) []int {
 	return out
 }
 
+// resetPeakRSS restarts a process's high-water resident set from its
+// current size (Linux: 5 > /proc/pid/clear_refs), so that peakRSS after a
+// workload is that workload's peak.
+func resetPeakRSS(pid int) {
+	_ = os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "clear_refs"), []byte("5"), 0)
+}
+
 // peakRSS is a process's high-water resident set (VmHWM), in bytes.
 func peakRSS(pid int) int64 {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))

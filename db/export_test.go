@@ -23,5 +23,5 @@ func ListUsersSQL(d *DB, cols Columns, f model.UserFilter, o UserOrder, p Page) 
 // CursorOf mints the cursor of u in order o, as a page containing u would.
 func CursorOf(o UserOrder, u *model.User) string {
 	v, id := o.value(u)
-	return encodeCursor(o.key().Tag, cursorValue(v), id)
+	return encodeCursor(o.key().Tag, v, id)
 }

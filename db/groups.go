@@ -36,12 +36,13 @@ func (s *GroupStore) List(ctx context.Context, cols Columns, o NamedOrder, p Pag
 	if err != nil {
 		return Window[model.Group]{}, err
 	}
-	q := s.db.WithContext(ctx).Table("groups AS g").Select(groupColumns(cols, o).list("g", groupColumnNames))
+	cols = groupColumns(cols, o)
+	q := s.db.WithContext(ctx).Table("groups AS g").Select(cols.list("g", groupColumnNames))
 	for i, c := range conds {
 		q = q.Where(c, args[2*i], args[2*i+1])
 	}
-	var rows []model.Group
-	if err := q.Order(orderBy).Limit(limit).Find(&rows).Error; err != nil {
+	rows, err := scanRows(q.Order(orderBy).Clauses(pageLimit(limit)), limit, func(g *model.Group) []any { return bindGroup(g, cols, nil) })
+	if err != nil {
 		return Window[model.Group]{}, translate("error listing groups", err)
 	}
 	return window(rows, p, key, func(g *model.Group) (any, uuid.UUID) { return o.namedValue(g.Name, g.CreatedAt, g.ID) }), nil
@@ -56,9 +57,8 @@ func (s *GroupStore) Count(ctx context.Context) (int64, error) {
 
 // ByIDs returns the groups with the given ids, in no particular order.
 func (s *GroupStore) ByIDs(ctx context.Context, cols Columns, ids []uuid.UUID) ([]model.Group, error) {
-	var rows []model.Group
-	err := s.db.WithContext(ctx).Raw("SELECT "+cols.list("g", groupColumnNames)+" FROM groups g WHERE g.id = ANY(?::uuid[])", uuidArray(ids)).
-		Scan(&rows).Error
+	rows, err := scanRows(s.db.WithContext(ctx).Raw("SELECT "+cols.list("g", groupColumnNames)+" FROM groups g WHERE g.id = ANY(?::uuid[])", uuidList(ids)),
+		len(ids), func(g *model.Group) []any { return bindGroup(g, cols, nil) })
 	return rows, translate("error loading groups", err)
 }
 
@@ -74,14 +74,16 @@ type UserGroup struct {
 // number of users.
 func (s *GroupStore) OfUsers(ctx context.Context, cols Columns, userIDs []uuid.UUID, o NamedOrder, p Page) (map[uuid.UUID]Window[UserGroup], error) {
 	key := o.key(UserGroupsList, "g")
+	cols = groupColumns(cols, o)
 	return lateralPages(ctx, s.db, userIDs, p, key, o.Direction,
-		"gm.role AS member_role, gm.joined_at, "+groupColumns(cols, o).list("g", groupColumnNames),
+		"gm.role AS member_role, gm.joined_at, "+cols.list("g", groupColumnNames),
 		"group_members gm JOIN groups g ON g.id = gm.group_id",
 		"gm.user_id = p.id",
-		func(ug *UserGroup) (uuid.UUID, any, uuid.UUID) {
-			v, id := o.namedValue(ug.Name, ug.CreatedAt, ug.Group.ID)
-			return ug.UserID, v, id
+		func(ug *UserGroup) []any {
+			return bindGroup(&ug.Group, cols, []any{&ug.UserID, (*string)(&ug.MemberRole), &ug.JoinedAt})
 		},
+		func(ug *UserGroup) uuid.UUID { return ug.UserID },
+		func(ug *UserGroup) (any, uuid.UUID) { return o.namedValue(ug.Name, ug.CreatedAt, ug.Group.ID) },
 		"error loading groups of users")
 }
 
@@ -92,7 +94,7 @@ func (s *GroupStore) CountOfUsers(ctx context.Context, userIDs []uuid.UUID) (map
 		N      int64     `gorm:"column:n"`
 	}
 	err := s.db.WithContext(ctx).Raw("SELECT user_id, count(*) AS n FROM group_members WHERE user_id = ANY(?::uuid[]) GROUP BY user_id",
-		uuidArray(userIDs)).Scan(&rows).Error
+		uuidList(userIDs)).Scan(&rows).Error
 	if err != nil {
 		return nil, translate("error counting groups of users", err)
 	}
@@ -119,7 +121,11 @@ func (s *GroupStore) Members(ctx context.Context, cols Columns, groupIDs []uuid.
 		"gm.role AS member_role, gm.joined_at, "+cols.list("u", userColumnNames),
 		"group_members gm JOIN users u ON u.id = gm.user_id AND u.deleted_at IS NULL",
 		"gm.group_id = p.id",
-		func(m *GroupMember) (uuid.UUID, any, uuid.UUID) { return m.GroupID, m.JoinedAt, m.User.ID },
+		func(m *GroupMember) []any {
+			return bindUser(&m.User, cols, []any{&m.GroupID, (*string)(&m.MemberRole), &m.JoinedAt})
+		},
+		func(m *GroupMember) uuid.UUID { return m.GroupID },
+		func(m *GroupMember) (any, uuid.UUID) { return m.JoinedAt, m.User.ID },
 		"error loading group members")
 }
 

@@ -17,9 +17,11 @@ import (
 // one statement per level instead of one per parent.
 //
 // selectList, from and where describe the inner query; where links it to the
-// parent as p.id. pos returns a row's parent, sort value and id.
+// parent as p.id. bind returns a row's scan destinations: the parent id, then
+// selectList's columns. parent returns a row's parent; pos its sort value
+// and id.
 func lateralPages[T any](ctx context.Context, db *gorm.DB, parents []uuid.UUID, p Page, key sortKey, dir model.OrderDirection,
-	selectList, from, where string, pos func(*T) (uuid.UUID, any, uuid.UUID), op string,
+	selectList, from, where string, bind func(*T) []any, parent func(*T) uuid.UUID, pos func(*T) (any, uuid.UUID), op string,
 ) (map[uuid.UUID]Window[T], error) {
 	conds, seekArgs, orderBy, limit, err := p.seek(key, dir)
 	if err != nil {
@@ -43,23 +45,34 @@ func lateralPages[T any](ctx context.Context, db *gorm.DB, parents []uuid.UUID, 
 	b.WriteString(" LIMIT ?) x ORDER BY p.ord, x.rn")
 
 	args := make([]any, 0, len(seekArgs)+2)
-	args = append(args, uuidArray(parents))
+	args = append(args, uuidList(parents))
 	args = append(args, seekArgs...)
 	args = append(args, limit)
-	var rows []T
-	if err := db.WithContext(ctx).Raw(b.String(), args...).Scan(&rows).Error; err != nil {
+	var rn int64 // read, not kept: the order is the rows' order
+	// Most parents have a few rows; growing from one per parent would copy
+	// the rows twice.
+	rows, err := scanRows(db.WithContext(ctx).Raw(b.String(), args...), len(parents)*min(limit, 4),
+		func(r *T) []any { return append(bind(r), &rn) })
+	if err != nil {
 		return nil, translate(op, err)
 	}
 
-	byParent := make(map[uuid.UUID][]T, len(parents))
-	for i := range rows {
-		parent, _, _ := pos(&rows[i])
-		byParent[parent] = append(byParent[parent], rows[i])
-	}
+	// Rows arrive parent by parent, each parent's in page order: a parent's
+	// page is a subslice of rows.
 	out := make(map[uuid.UUID]Window[T], len(parents))
-	rowPos := func(r *T) (any, uuid.UUID) { _, v, id := pos(r); return v, id }
-	for _, parent := range parents {
-		out[parent] = window(byParent[parent], p, key, rowPos)
+	for start := 0; start < len(rows); {
+		id := parent(&rows[start])
+		end := start + 1
+		for end < len(rows) && parent(&rows[end]) == id {
+			end++
+		}
+		out[id] = window(rows[start:end:end], p, key, pos)
+		start = end
+	}
+	for _, id := range parents {
+		if _, ok := out[id]; !ok {
+			out[id] = window[T](nil, p, key, pos)
+		}
 	}
 	return out, nil
 }

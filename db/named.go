@@ -1,6 +1,8 @@
 package db
 
 import (
+	"time"
+
 	"github.com/google/uuid"
 
 	"github.com/usergraph/usergraph/model"
@@ -26,7 +28,7 @@ func (o NamedOrder) key(list, alias string) sortKey {
 func (o NamedOrder) PageTag(list string) string { return o.key(list, "x").Tag }
 
 // namedValue returns the sort position of a named row (a role or a group).
-func (o NamedOrder) namedValue(name string, created any, id uuid.UUID) (any, uuid.UUID) {
+func (o NamedOrder) namedValue(name string, created time.Time, id uuid.UUID) (any, uuid.UUID) {
 	if o.Field == model.NamedOrderCreatedAt {
 		return created, id
 	}

@@ -36,12 +36,13 @@ func (s *RoleStore) List(ctx context.Context, cols Columns, o NamedOrder, p Page
 	if err != nil {
 		return Window[model.Role]{}, err
 	}
-	q := s.db.WithContext(ctx).Table("roles AS r").Select(roleColumns(cols, o).list("r", roleColumnNames))
+	cols = roleColumns(cols, o)
+	q := s.db.WithContext(ctx).Table("roles AS r").Select(cols.list("r", roleColumnNames))
 	for i, c := range conds {
 		q = q.Where(c, args[2*i], args[2*i+1])
 	}
-	var rows []model.Role
-	if err := q.Order(orderBy).Limit(limit).Find(&rows).Error; err != nil {
+	rows, err := scanRows(q.Order(orderBy).Clauses(pageLimit(limit)), limit, func(r *model.Role) []any { return bindRole(r, cols, nil) })
+	if err != nil {
 		return Window[model.Role]{}, translate("error listing roles", err)
 	}
 	return window(rows, p, key, func(r *model.Role) (any, uuid.UUID) { return o.namedValue(r.Name, r.CreatedAt, r.ID) }), nil
@@ -56,9 +57,8 @@ func (s *RoleStore) Count(ctx context.Context) (int64, error) {
 
 // ByIDs returns the roles with the given ids, in no particular order.
 func (s *RoleStore) ByIDs(ctx context.Context, cols Columns, ids []uuid.UUID) ([]model.Role, error) {
-	var rows []model.Role
-	err := s.db.WithContext(ctx).Raw("SELECT "+cols.list("r", roleColumnNames)+" FROM roles r WHERE r.id = ANY(?::uuid[])", uuidArray(ids)).
-		Scan(&rows).Error
+	rows, err := scanRows(s.db.WithContext(ctx).Raw("SELECT "+cols.list("r", roleColumnNames)+" FROM roles r WHERE r.id = ANY(?::uuid[])", uuidList(ids)),
+		len(ids), func(r *model.Role) []any { return bindRole(r, cols, nil) })
 	return rows, translate("error loading roles", err)
 }
 
@@ -71,12 +71,12 @@ type UserRole struct {
 // OfUsers returns the roles of each user, ordered by user then role name:
 // one statement for any number of users.
 func (s *RoleStore) OfUsers(ctx context.Context, cols Columns, userIDs []uuid.UUID) ([]UserRole, error) {
-	var rows []UserRole
-	err := s.db.WithContext(ctx).Raw(
-		"SELECT ur.user_id, "+(cols|RoleName).list("r", roleColumnNames)+
+	cols |= RoleName
+	rows, err := scanRows(s.db.WithContext(ctx).Raw(
+		"SELECT ur.user_id, "+cols.list("r", roleColumnNames)+
 			" FROM user_roles ur JOIN roles r ON r.id = ur.role_id"+
-			" WHERE ur.user_id = ANY(?::uuid[]) ORDER BY ur.user_id, r.name, r.id", uuidArray(userIDs)).
-		Scan(&rows).Error
+			" WHERE ur.user_id = ANY(?::uuid[]) ORDER BY ur.user_id, r.name, r.id", uuidList(userIDs)),
+		2*len(userIDs), func(ur *UserRole) []any { return bindRole(&ur.Role, cols, []any{&ur.UserID}) })
 	return rows, translate("error loading roles of users", err)
 }
 
@@ -95,7 +95,9 @@ func (s *RoleStore) Holders(ctx context.Context, cols Columns, roleIDs []uuid.UU
 		"ur.assigned_at, "+cols.list("u", userColumnNames),
 		"user_roles ur JOIN users u ON u.id = ur.user_id AND u.deleted_at IS NULL",
 		"ur.role_id = p.id",
-		func(h *RoleHolder) (uuid.UUID, any, uuid.UUID) { return h.RoleID, h.AssignedAt, h.User.ID },
+		func(h *RoleHolder) []any { return bindUser(&h.User, cols, []any{&h.RoleID, &h.AssignedAt}) },
+		func(h *RoleHolder) uuid.UUID { return h.RoleID },
+		func(h *RoleHolder) (any, uuid.UUID) { return h.AssignedAt, h.User.ID },
 		"error loading role holders")
 }
 

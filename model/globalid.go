@@ -23,8 +23,33 @@ const (
 // GlobalID encodes a Relay global ID: the base64url form of "Kind:uuid".
 // Clients treat it as opaque; we keep it decodable without a lookup so
 // node(id:) can route to the right loader.
+//
+// Every object of a response carries one, so it is built in stack buffers
+// and allocates only the string it returns.
 func GlobalID(kind Kind, id uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(string(kind) + ":" + id.String()))
+	var raw [64]byte
+	b := append(raw[:0], kind...)
+	b = append(b, ':')
+	b = AppendUUID(b, id)
+	var out [96]byte
+	return string(base64.RawURLEncoding.AppendEncode(out[:0], b))
+}
+
+// AppendUUID appends id in its canonical text form (what id.String
+// returns) without allocating.
+func AppendUUID(b []byte, id uuid.UUID) []byte {
+	const digits = "0123456789abcdef"
+	var buf [36]byte
+	j := 0
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			buf[j] = '-'
+			j++
+		}
+		buf[j], buf[j+1] = digits[c>>4], digits[c&0xf]
+		j += 2
+	}
+	return append(b, buf[:]...)
 }
 
 // ParseGlobalID decodes a global ID. It returns a BAD_USER_INPUT error naming

@@ -14,28 +14,56 @@ func pageArgsOf(first *int, after *string, last *int, before *string) db.PageArg
 	return db.PageArgs{First: first, After: after, Last: last, Before: before}
 }
 
-func userConnection(w db.Window[model.User], count model.Counter) *model.UserConnection {
-	c := &model.UserConnection{Edges: make([]*model.UserEdge, len(w.Rows)), PageInfo: &w.PageInfo, Count: count}
-	for i := range w.Rows {
-		c.Edges[i] = &model.UserEdge{Cursor: w.Cursors[i], Node: &w.Rows[i]}
+// edgesOf makes a page's n edges in one allocation, filled by fill, and
+// returns pointers to them (what the connection types hold). Nested pages
+// make one set of edges per parent, so this is paid per parent.
+func edgesOf[E any](n int, fill func(i int, e *E)) []*E {
+	edges := make([]E, n)
+	out := make([]*E, n)
+	for i := range edges {
+		fill(i, &edges[i])
+		out[i] = &edges[i]
 	}
-	return c
+	return out
+}
+
+func userConnection(w db.Window[model.User], count model.Counter) *model.UserConnection {
+	return &model.UserConnection{PageInfo: &w.PageInfo, Count: count,
+		Edges: edgesOf(len(w.Rows), func(i int, e *model.UserEdge) { *e = model.UserEdge{Cursor: w.Cursor(i), Node: &w.Rows[i]} })}
 }
 
 func roleConnection(w db.Window[model.Role], count model.Counter) *model.RoleConnection {
-	c := &model.RoleConnection{Edges: make([]*model.RoleEdge, len(w.Rows)), PageInfo: &w.PageInfo, Count: count}
-	for i := range w.Rows {
-		c.Edges[i] = &model.RoleEdge{Cursor: w.Cursors[i], Node: &w.Rows[i]}
-	}
-	return c
+	return &model.RoleConnection{PageInfo: &w.PageInfo, Count: count,
+		Edges: edgesOf(len(w.Rows), func(i int, e *model.RoleEdge) { *e = model.RoleEdge{Cursor: w.Cursor(i), Node: &w.Rows[i]} })}
 }
 
 func groupConnection(w db.Window[model.Group], count model.Counter) *model.GroupConnection {
-	c := &model.GroupConnection{Edges: make([]*model.GroupEdge, len(w.Rows)), PageInfo: &w.PageInfo, Count: count}
-	for i := range w.Rows {
-		c.Edges[i] = &model.GroupEdge{Cursor: w.Cursors[i], Node: &w.Rows[i]}
-	}
-	return c
+	return &model.GroupConnection{PageInfo: &w.PageInfo, Count: count,
+		Edges: edgesOf(len(w.Rows), func(i int, e *model.GroupEdge) { *e = model.GroupEdge{Cursor: w.Cursor(i), Node: &w.Rows[i]} })}
+}
+
+// userGroupConnection is a page of a user's groups.
+func userGroupConnection(w db.Window[db.UserGroup], count model.Counter) *model.UserGroupConnection {
+	return &model.UserGroupConnection{PageInfo: &w.PageInfo, Count: count,
+		Edges: edgesOf(len(w.Rows), func(i int, e *model.UserGroupEdge) {
+			ug := &w.Rows[i]
+			*e = model.UserGroupEdge{Cursor: w.Cursor(i), Node: &ug.Group, Role: ug.MemberRole, JoinedAt: ug.JoinedAt}
+		})}
+}
+
+// groupMemberConnection is a page of a group's members.
+func groupMemberConnection(w db.Window[db.GroupMember], count model.Counter) *model.GroupMemberConnection {
+	return &model.GroupMemberConnection{PageInfo: &w.PageInfo, Count: count,
+		Edges: edgesOf(len(w.Rows), func(i int, e *model.GroupMemberEdge) {
+			m := &w.Rows[i]
+			*e = model.GroupMemberEdge{Cursor: w.Cursor(i), Node: &m.User, Role: m.MemberRole, JoinedAt: m.JoinedAt}
+		})}
+}
+
+// roleHolderConnection is a page of a role's holders.
+func roleHolderConnection(w db.Window[db.RoleHolder], count model.Counter) *model.UserConnection {
+	return &model.UserConnection{PageInfo: &w.PageInfo, Count: count,
+		Edges: edgesOf(len(w.Rows), func(i int, e *model.UserEdge) { *e = model.UserEdge{Cursor: w.Cursor(i), Node: &w.Rows[i].User} })}
 }
 
 func userOrder(o *graph.UserOrder) db.UserOrder {
@@ -106,25 +134,25 @@ func userFilter(f *graph.UserFilter) (model.UserFilter, error) {
 // It also prefetches the user's selected relations, so a lookup followed by
 // its relations does not wait out a batch window per level.
 func (r *Resolver) loadUser(ctx context.Context, id uuid.UUID) (*model.User, error) {
-	u, err := r.loaders(ctx).userByID.Load(ctx, colKey{ID: id, Cols: columnsAt(ctx, userType, nil)})()
+	u, err := r.loaders(ctx).userByID.load(ctx, colKey{ID: id, Cols: columnsAt(ctx, userType, onField)})
 	if u != nil && err == nil && !inBulkLookup(ctx) {
-		r.prefetchUsers(ctx, []uuid.UUID{id}, nil)
+		r.prefetchUsers(ctx, []uuid.UUID{id}, onField)
 	}
 	return nilIfNotFound(u, err)
 }
 
 func (r *Resolver) loadRole(ctx context.Context, id uuid.UUID) (*model.Role, error) {
-	ro, err := r.loaders(ctx).roleByID.Load(ctx, colKey{ID: id, Cols: columnsAt(ctx, roleType, nil)})()
+	ro, err := r.loaders(ctx).roleByID.load(ctx, colKey{ID: id, Cols: columnsAt(ctx, roleType, onField)})
 	if ro != nil && err == nil && !inBulkLookup(ctx) {
-		r.prefetchRoles(ctx, []uuid.UUID{id}, nil)
+		r.prefetchRoles(ctx, []uuid.UUID{id}, onField)
 	}
 	return nilIfNotFound(ro, err)
 }
 
 func (r *Resolver) loadGroup(ctx context.Context, id uuid.UUID) (*model.Group, error) {
-	g, err := r.loaders(ctx).groupByID.Load(ctx, colKey{ID: id, Cols: columnsAt(ctx, groupType, nil)})()
+	g, err := r.loaders(ctx).groupByID.load(ctx, colKey{ID: id, Cols: columnsAt(ctx, groupType, onField)})
 	if g != nil && err == nil && !inBulkLookup(ctx) {
-		r.prefetchGroups(ctx, []uuid.UUID{id}, nil)
+		r.prefetchGroups(ctx, []uuid.UUID{id}, onField)
 	}
 	return nilIfNotFound(g, err)
 }

@@ -20,24 +20,18 @@ func (r *groupResolver) Members(ctx context.Context, obj *model.Group, first *in
 		return nil, err
 	}
 	l := r.loaders(ctx)
-	w, err := l.membersOf.Load(ctx, pageKey{ID: obj.ID, Cols: columnsAt(ctx, userType, connectionPaths...), Args: args})()
+	w, err := l.membersOf.load(ctx, nestedPage(ctx, userType, obj.ID, args, db.NamedOrder{}))
 	if err != nil {
 		return nil, err
 	}
-	r.prefetchUsers(ctx, idsOf(w.Rows, func(m *db.GroupMember) uuid.UUID { return m.User.ID }), connectionPaths...)
-	c := &model.GroupMemberConnection{Edges: make([]*model.GroupMemberEdge, len(w.Rows)), PageInfo: &w.PageInfo}
-	for i := range w.Rows {
-		m := &w.Rows[i]
-		c.Edges[i] = &model.GroupMemberEdge{Cursor: w.Cursors[i], Node: &m.User, Role: m.MemberRole, JoinedAt: m.JoinedAt}
-	}
-	c.Count = func(ctx context.Context) (int64, error) {
-		g, err := l.groupByID.Load(ctx, colKey{ID: obj.ID, Cols: db.GroupMemberCount})()
+	r.prefetchUsers(ctx, idsOf(w.Rows, func(m *db.GroupMember) uuid.UUID { return m.User.ID }), onNodes)
+	return groupMemberConnection(w, func(ctx context.Context) (int64, error) {
+		g, err := l.groupByID.load(ctx, colKey{ID: obj.ID, Cols: db.GroupMemberCount})
 		if err != nil {
 			return 0, err
 		}
 		return g.MemberCount, nil
-	}
-	return c, nil
+	}), nil
 }
 
 func (r *mutationResolver) CreateGroup(ctx context.Context, input graph.CreateGroupInput) (*graph.CreateGroupPayload, error) {
@@ -147,11 +141,13 @@ func (r *queryResolver) Groups(ctx context.Context, first *int, after *string, l
 		return nil, err
 	}
 	groups := r.db.Groups()
-	w, err := groups.List(ctx, columnsAt(ctx, groupType, connectionPaths...), o, p)
+	sel := selectedOn(ctx, groupType, onNodes)
+	p.NoCursors = !sel.cursors
+	w, err := groups.List(ctx, sel.cols, o, p)
 	if err != nil {
 		return nil, err
 	}
-	r.prefetchGroups(ctx, idsOf(w.Rows, func(g *model.Group) uuid.UUID { return g.ID }), connectionPaths...)
+	r.prefetchGroups(ctx, idsOf(w.Rows, func(g *model.Group) uuid.UUID { return g.ID }), onNodes)
 	return groupConnection(w, groups.Count), nil
 }
 

@@ -25,6 +25,8 @@ type Loaders struct {
 	observe func(loader string, keys int)
 	mu      sync.Mutex
 	set     *loaderSet
+	// selections outlives Reset: it depends on the document, not the data.
+	selections selections
 }
 
 func (l *Loaders) get() *loaderSet {
@@ -94,6 +96,17 @@ func (b *batched[K, V]) fetch(ctx context.Context, keys []K) {
 	}
 }
 
+// load returns the value for k: from the cache when a prefetch (or an
+// earlier load) has put it there, else through the loader's batch. Looking
+// first saves what Loader.Load allocates before it looks (a channel and a
+// result per call, for every field of every parent of a prefetched level).
+func (b *batched[K, V]) load(ctx context.Context, k K) (V, error) {
+	if th, ok := b.cache.Get(ctx, k); ok {
+		return th()
+	}
+	return b.Load(ctx, k)()
+}
+
 // colKey asks for one row by id, reading cols. Keys with different column
 // sets are batched into one statement per set.
 type colKey struct {
@@ -104,10 +117,18 @@ type colKey struct {
 // pageKey asks for one page of a nested connection of parent ID. Pages with
 // the same arguments are batched into one statement (see db.lateralPages).
 type pageKey struct {
-	ID    uuid.UUID
-	Cols  db.Columns
-	Args  pageArgs
-	Order db.NamedOrder
+	ID        uuid.UUID
+	Cols      db.Columns
+	Args      pageArgs
+	Order     db.NamedOrder
+	NoCursors bool // see db.Page
+}
+
+// nestedPage is the key of the page of parent id that the current
+// connection field selects, over nodes.
+func nestedPage(ctx context.Context, nodes objectType, id uuid.UUID, args pageArgs, order db.NamedOrder) pageKey {
+	sel := selectedOn(ctx, nodes, onNodes)
+	return pageKey{ID: id, Cols: sel.cols, Args: args, Order: order, NoCursors: !sel.cursors}
 }
 
 // pageArgs is the comparable form of db.PageArgs.
@@ -166,9 +187,17 @@ func newLoaderSet(d *db.DB, wait time.Duration, store cache.Store, observe func(
 					if err != nil {
 						return nil, err
 					}
+					// Rows come user by user: each user's roles are a
+					// subslice of one allocation.
+					all := make([]model.Role, len(rows))
 					out := make(map[uuid.UUID][]model.Role, len(ids))
-					for _, r := range rows {
-						out[r.UserID] = append(out[r.UserID], r.Role)
+					for start := 0; start < len(rows); {
+						end := start
+						for ; end < len(rows) && rows[end].UserID == rows[start].UserID; end++ {
+							all[end] = rows[end].Role
+						}
+						out[rows[start].UserID] = all[start:end:end]
+						start = end
 					}
 					for _, id := range ids { // a user with no roles has an empty list, not a missing one
 						if out[id] == nil {
@@ -259,17 +288,19 @@ func byColumns[T any](byIDs func(context.Context, db.Columns, []uuid.UUID) ([]T,
 func pagesOf[T any](fetch func(context.Context, pageKey, []uuid.UUID, db.Page) (map[uuid.UUID]db.Window[T], error), tag func(pageKey) string) dataloader.BatchFunc[pageKey, db.Window[T]] {
 	return func(ctx context.Context, keys []pageKey) []*dataloader.Result[db.Window[T]] {
 		type group struct {
-			Cols  db.Columns
-			Args  pageArgs
-			Order db.NamedOrder
+			Cols      db.Columns
+			Args      pageArgs
+			Order     db.NamedOrder
+			NoCursors bool
 		}
-		return batchGroups(keys, func(k pageKey) group { return group{k.Cols, k.Args, k.Order} }, func(k pageKey) uuid.UUID { return k.ID },
+		return batchGroups(keys, func(k pageKey) group { return group{k.Cols, k.Args, k.Order, k.NoCursors} }, func(k pageKey) uuid.UUID { return k.ID },
 			func(g group, ids []uuid.UUID) (map[uuid.UUID]db.Window[T], error) {
-				k := pageKey{Cols: g.Cols, Args: g.Args, Order: g.Order}
+				k := pageKey{Cols: g.Cols, Args: g.Args, Order: g.Order, NoCursors: g.NoCursors}
 				p, err := db.ParsePage(g.Args.dbArgs(), tag(k))
 				if err != nil {
 					return nil, err
 				}
+				p.NoCursors = g.NoCursors
 				return fetch(ctx, k, ids, p)
 			})
 	}

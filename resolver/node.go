@@ -53,7 +53,7 @@ func (r *Resolver) prefetchNodes(ctx context.Context, nodes []graph.Node) {
 			groups = append(groups, n.ID)
 		}
 	}
-	r.prefetchUsers(ctx, users, nil)
-	r.prefetchRoles(ctx, roles, nil)
-	r.prefetchGroups(ctx, groups, nil)
+	r.prefetchUsers(ctx, users, onField)
+	r.prefetchRoles(ctx, roles, onField)
+	r.prefetchGroups(ctx, groups, onField)
 }

@@ -26,34 +26,34 @@ import (
 // keys straggle across several batch windows.) The loaders still serve
 // every lookup a prefetch does not cover, such as user(id:) and node(id:).
 
-// prefetchUsers prefetches the relations selected on the users found at
-// paths below the current field.
-func (r *Resolver) prefetchUsers(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
-	r.prefetchUsersIn(ctx, ids, selectionsBelow(ctx, paths))
+// prefetchUsers prefetches the relations selected on the users the current
+// field returns at.
+func (r *Resolver) prefetchUsers(ctx context.Context, ids []uuid.UUID, at selectionPath) {
+	r.prefetchUsersIn(ctx, ids, selectedOn(ctx, userType, at).fields)
 }
 
 // prefetchGroups prefetches the relations selected on groups.
-func (r *Resolver) prefetchGroups(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
-	r.prefetchGroupsIn(ctx, ids, selectionsBelow(ctx, paths))
+func (r *Resolver) prefetchGroups(ctx context.Context, ids []uuid.UUID, at selectionPath) {
+	r.prefetchGroupsIn(ctx, ids, selectedOn(ctx, groupType, at).fields)
 }
 
 // prefetchRoles prefetches the relations selected on roles.
-func (r *Resolver) prefetchRoles(ctx context.Context, ids []uuid.UUID, paths ...[]string) {
-	r.prefetchRolesIn(ctx, ids, selectionsBelow(ctx, paths))
+func (r *Resolver) prefetchRoles(ctx context.Context, ids []uuid.UUID, at selectionPath) {
+	r.prefetchRolesIn(ctx, ids, selectedOn(ctx, roleType, at).fields)
 }
 
-// prefetchUsersIn prefetches the relations selected on users in sels;
-// sibling relations run concurrently.
-func (r *Resolver) prefetchUsersIn(ctx context.Context, ids []uuid.UUID, sels []ast.SelectionSet) {
-	if len(ids) == 0 || len(sels) == 0 {
+// prefetchUsersIn prefetches the relations among fields (selected on
+// users); sibling relations run concurrently.
+func (r *Resolver) prefetchUsersIn(ctx context.Context, ids []uuid.UUID, fields []graphql.CollectedField) {
+	if len(ids) == 0 || !selectsRelation(fields) {
 		return
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
 	var wg sync.WaitGroup
-	for _, f := range objectFields(op, sels, userType) {
+	for _, f := range fields {
 		switch f.Name {
 		case "roles":
-			cols := columnsIn(op, f.Selections, roleType, nil)
+			cols := columnsIn(op, f.Selections, roleType, onField)
 			keys := make([]colKey, len(ids))
 			for i, id := range ids {
 				keys[i] = colKey{ID: id, Cols: cols}
@@ -64,47 +64,49 @@ func (r *Resolver) prefetchUsersIn(ctx context.Context, ids []uuid.UUID, sels []
 				prefetchPage(ctx, op, f, ids, l.groupsOfUser, groupType, orderArg(op, f),
 					func(ids []uuid.UUID) { l.groupCount.fetch(ctx, ids) },
 					func(g *db.UserGroup) uuid.UUID { return g.Group.ID },
-					func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchGroupsIn(ctx, ids, sels) })
+					func(ids []uuid.UUID, fields []graphql.CollectedField) { r.prefetchGroupsIn(ctx, ids, fields) })
 			})
 		}
 	}
 	wg.Wait()
 }
 
-// prefetchGroupsIn prefetches the relations selected on groups in sels.
-func (r *Resolver) prefetchGroupsIn(ctx context.Context, ids []uuid.UUID, sels []ast.SelectionSet) {
-	if len(ids) == 0 || len(sels) == 0 {
+// prefetchGroupsIn prefetches the relations among fields (selected on
+// groups).
+func (r *Resolver) prefetchGroupsIn(ctx context.Context, ids []uuid.UUID, fields []graphql.CollectedField) {
+	if len(ids) == 0 || !selectsRelation(fields) {
 		return
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
 	var wg sync.WaitGroup
-	for _, f := range objectFields(op, sels, groupType) {
+	for _, f := range fields {
 		if f.Name == "members" {
 			wg.Go(func() {
 				prefetchPage(ctx, op, f, ids, l.membersOf, userType, db.NamedOrder{},
 					func(ids []uuid.UUID) { l.groupByID.fetch(ctx, countKeys(ids, db.GroupMemberCount)) },
 					func(m *db.GroupMember) uuid.UUID { return m.User.ID },
-					func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchUsersIn(ctx, ids, sels) })
+					func(ids []uuid.UUID, fields []graphql.CollectedField) { r.prefetchUsersIn(ctx, ids, fields) })
 			})
 		}
 	}
 	wg.Wait()
 }
 
-// prefetchRolesIn prefetches the relations selected on roles in sels.
-func (r *Resolver) prefetchRolesIn(ctx context.Context, ids []uuid.UUID, sels []ast.SelectionSet) {
-	if len(ids) == 0 || len(sels) == 0 {
+// prefetchRolesIn prefetches the relations among fields (selected on
+// roles).
+func (r *Resolver) prefetchRolesIn(ctx context.Context, ids []uuid.UUID, fields []graphql.CollectedField) {
+	if len(ids) == 0 || !selectsRelation(fields) {
 		return
 	}
 	op, l := graphql.GetOperationContext(ctx), r.loaders(ctx)
 	var wg sync.WaitGroup
-	for _, f := range objectFields(op, sels, roleType) {
+	for _, f := range fields {
 		if f.Name == "users" {
 			wg.Go(func() {
 				prefetchPage(ctx, op, f, ids, l.holdersOf, userType, db.NamedOrder{},
 					func(ids []uuid.UUID) { l.roleByID.fetch(ctx, countKeys(ids, db.RoleUserCount)) },
 					func(h *db.RoleHolder) uuid.UUID { return h.User.ID },
-					func(ids []uuid.UUID, sels []ast.SelectionSet) { r.prefetchUsersIn(ctx, ids, sels) })
+					func(ids []uuid.UUID, fields []graphql.CollectedField) { r.prefetchUsersIn(ctx, ids, fields) })
 			})
 		}
 	}
@@ -113,10 +115,11 @@ func (r *Resolver) prefetchRolesIn(ctx context.Context, ids []uuid.UUID, sels []
 
 // prefetchPage fetches one page of the connection field f for every parent
 // (and the counts, when totalCount is selected), then calls below with the
-// ids of every row found and the selections of f's nodes: the next level.
+// ids of every row found and the fields selected on f's nodes: the next
+// level.
 func prefetchPage[T any](ctx context.Context, op *graphql.OperationContext, f graphql.CollectedField, ids []uuid.UUID,
 	b *batched[pageKey, db.Window[T]], nodes objectType, order db.NamedOrder,
-	count func([]uuid.UUID), rowID func(*T) uuid.UUID, below func([]uuid.UUID, []ast.SelectionSet),
+	count func([]uuid.UUID), rowID func(*T) uuid.UUID, below func([]uuid.UUID, []graphql.CollectedField),
 ) {
 	args, ok := connectionArgs(op, f)
 	if !ok {
@@ -126,14 +129,34 @@ func prefetchPage[T any](ctx context.Context, op *graphql.OperationContext, f gr
 	if selects(op, f.Selections, "totalCount") {
 		wg.Go(func() { count(ids) })
 	}
-	cols := columnsIn(op, f.Selections, nodes, connectionPaths...)
+	fields := objectFields(op, selectionsIn(op, f.Selections, pathsOf[onNodes]), nodes)
+	var cols db.Columns
+	for _, f := range fields {
+		cols |= nodes.columns[f.Name]
+	}
+	noCursors := !selectsCursor(op, f.Selections)
 	keys := make([]pageKey, len(ids))
 	for i, id := range ids {
-		keys[i] = pageKey{ID: id, Cols: cols, Args: args, Order: order}
+		keys[i] = pageKey{ID: id, Cols: cols, Args: args, Order: order, NoCursors: noCursors}
 	}
 	b.fetch(ctx, keys)
-	below(childIDs(ctx, b, keys, rowID), nodeSelections(op, f.Selections))
+	if selectsRelation(fields) {
+		below(childIDs(ctx, b, keys, rowID), fields)
+	}
 	wg.Wait()
+}
+
+// selectsRelation reports whether fields hold a field that prefetching
+// loads (a relation): most selections hold none, and then there is nothing
+// to collect.
+func selectsRelation(fields []graphql.CollectedField) bool {
+	for _, f := range fields {
+		switch f.Name {
+		case "roles", "groups", "members", "users":
+			return true
+		}
+	}
+	return false
 }
 
 func countKeys(ids []uuid.UUID, cols db.Columns) []colKey {
@@ -142,30 +165,6 @@ func countKeys(ids []uuid.UUID, cols db.Columns) []colKey {
 		keys[i] = colKey{ID: id, Cols: cols}
 	}
 	return keys
-}
-
-// selectionsBelow returns the selection sets at each path below the current
-// field.
-func selectionsBelow(ctx context.Context, paths [][]string) []ast.SelectionSet {
-	fc := graphql.GetFieldContext(ctx)
-	if fc == nil || fc.Field.Field == nil {
-		return nil
-	}
-	op := graphql.GetOperationContext(ctx)
-	var out []ast.SelectionSet
-	for _, path := range paths {
-		out = append(out, selectionsAt(op, fc.Field.Selections, path)...)
-	}
-	return out
-}
-
-// nodeSelections returns where a connection field selects its nodes.
-func nodeSelections(op *graphql.OperationContext, sel ast.SelectionSet) []ast.SelectionSet {
-	var out []ast.SelectionSet
-	for _, path := range connectionPaths {
-		out = append(out, selectionsAt(op, sel, path)...)
-	}
-	return out
 }
 
 // objectFields collects the fields selected on t in sels.

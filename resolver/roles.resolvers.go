@@ -116,11 +116,13 @@ func (r *queryResolver) Roles(ctx context.Context, first *int, after *string, la
 		return nil, err
 	}
 	roles := r.db.Roles()
-	w, err := roles.List(ctx, columnsAt(ctx, roleType, connectionPaths...), o, p)
+	sel := selectedOn(ctx, roleType, onNodes)
+	p.NoCursors = !sel.cursors
+	w, err := roles.List(ctx, sel.cols, o, p)
 	if err != nil {
 		return nil, err
 	}
-	r.prefetchRoles(ctx, idsOf(w.Rows, func(ro *model.Role) uuid.UUID { return ro.ID }), connectionPaths...)
+	r.prefetchRoles(ctx, idsOf(w.Rows, func(ro *model.Role) uuid.UUID { return ro.ID }), onNodes)
 	return roleConnection(w, roles.Count), nil
 }
 
@@ -130,23 +132,18 @@ func (r *roleResolver) Users(ctx context.Context, obj *model.Role, first *int, a
 		return nil, err
 	}
 	l := r.loaders(ctx)
-	w, err := l.holdersOf.Load(ctx, pageKey{ID: obj.ID, Cols: columnsAt(ctx, userType, connectionPaths...), Args: args})()
+	w, err := l.holdersOf.load(ctx, nestedPage(ctx, userType, obj.ID, args, db.NamedOrder{}))
 	if err != nil {
 		return nil, err
 	}
-	r.prefetchUsers(ctx, idsOf(w.Rows, func(h *db.RoleHolder) uuid.UUID { return h.User.ID }), connectionPaths...)
-	c := &model.UserConnection{Edges: make([]*model.UserEdge, len(w.Rows)), PageInfo: &w.PageInfo}
-	for i := range w.Rows {
-		c.Edges[i] = &model.UserEdge{Cursor: w.Cursors[i], Node: &w.Rows[i].User}
-	}
-	c.Count = func(ctx context.Context) (int64, error) {
-		ro, err := l.roleByID.Load(ctx, colKey{ID: obj.ID, Cols: db.RoleUserCount})()
+	r.prefetchUsers(ctx, idsOf(w.Rows, func(h *db.RoleHolder) uuid.UUID { return h.User.ID }), onNodes)
+	return roleHolderConnection(w, func(ctx context.Context) (int64, error) {
+		ro, err := l.roleByID.load(ctx, colKey{ID: obj.ID, Cols: db.RoleUserCount})
 		if err != nil {
 			return 0, err
 		}
 		return ro.UserCount, nil
-	}
-	return c, nil
+	}), nil
 }
 
 func (r *Resolver) Role() graph.RoleResolver { return &roleResolver{r} }

@@ -122,7 +122,7 @@ func (r *queryResolver) User(ctx context.Context, id *string, email *string, use
 		return nil, model.Invalid("id", "pass exactly one of id, email or username")
 	}
 	users := r.db.Users()
-	cols := columnsAt(ctx, userType, nil)
+	cols := columnsAt(ctx, userType, onField)
 	switch {
 	case id != nil:
 		uid, err := model.ParseGlobalIDOf("id", model.KindUser, *id)
@@ -148,18 +148,20 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, la
 		return nil, err
 	}
 	users := r.db.Users()
-	w, err := users.List(ctx, columnsAt(ctx, userType, connectionPaths...), f, o, p)
+	sel := selectedOn(ctx, userType, onNodes)
+	p.NoCursors = !sel.cursors
+	w, err := users.List(ctx, sel.cols, f, o, p)
 	if err != nil {
 		return nil, err
 	}
-	r.prefetchUsers(ctx, idsOf(w.Rows, func(u *model.User) uuid.UUID { return u.ID }), connectionPaths...)
+	r.prefetchUsers(ctx, idsOf(w.Rows, func(u *model.User) uuid.UUID { return u.ID }), onNodes)
 	return userConnection(w, func(ctx context.Context) (int64, error) {
 		return r.cachedCount(ctx, "users", f, func(ctx context.Context) (int64, error) { return users.Count(ctx, f) })
 	}), nil
 }
 
 func (r *userResolver) Roles(ctx context.Context, obj *model.User) ([]model.Role, error) {
-	return r.loaders(ctx).rolesOfUser.Load(ctx, colKey{ID: obj.ID, Cols: columnsAt(ctx, roleType, nil)})()
+	return r.loaders(ctx).rolesOfUser.load(ctx, colKey{ID: obj.ID, Cols: columnsAt(ctx, roleType, onField)})
 }
 
 func (r *userResolver) Groups(ctx context.Context, obj *model.User, first *int, after *string, last *int, before *string, orderBy *graph.GroupOrder) (*model.UserGroupConnection, error) {
@@ -169,18 +171,12 @@ func (r *userResolver) Groups(ctx context.Context, obj *model.User, first *int, 
 		return nil, err
 	}
 	l := r.loaders(ctx)
-	w, err := l.groupsOfUser.Load(ctx, pageKey{ID: obj.ID, Cols: columnsAt(ctx, groupType, connectionPaths...), Args: args, Order: o})()
+	w, err := l.groupsOfUser.load(ctx, nestedPage(ctx, groupType, obj.ID, args, o))
 	if err != nil {
 		return nil, err
 	}
-	r.prefetchGroups(ctx, idsOf(w.Rows, func(ug *db.UserGroup) uuid.UUID { return ug.Group.ID }), connectionPaths...)
-	c := &model.UserGroupConnection{Edges: make([]*model.UserGroupEdge, len(w.Rows)), PageInfo: &w.PageInfo}
-	for i := range w.Rows {
-		ug := &w.Rows[i]
-		c.Edges[i] = &model.UserGroupEdge{Cursor: w.Cursors[i], Node: &ug.Group, Role: ug.MemberRole, JoinedAt: ug.JoinedAt}
-	}
-	c.Count = func(ctx context.Context) (int64, error) { return l.groupCount.Load(ctx, obj.ID)() }
-	return c, nil
+	r.prefetchGroups(ctx, idsOf(w.Rows, func(ug *db.UserGroup) uuid.UUID { return ug.Group.ID }), onNodes)
+	return userGroupConnection(w, func(ctx context.Context) (int64, error) { return l.groupCount.load(ctx, obj.ID) }), nil
 }
 
 func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
