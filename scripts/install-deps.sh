@@ -2,6 +2,10 @@
 # Installs what `make test` needs and the machine lacks: PostgreSQL server
 # binaries, Redis and Chromium (for the Playground browser test), from
 # Debian's packages. Safe to run again: it installs only what is missing.
+#
+# Arguments add more, as command=package pairs checked on $PATH and in
+# /usr/sbin (install-scale-deps.sh, install-bench-deps.sh):
+#   scripts/install-deps.sh nginx=nginx haproxy=haproxy
 set -euo pipefail
 
 need=()
@@ -12,6 +16,12 @@ have_pg() {
 have_pg || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+services=(postgresql redis-server)
+for pair in "$@"; do
+  cmd=${pair%%=*} pkg=${pair#*=}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
+  services+=("$pkg")
+done
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -28,6 +38,6 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian starts the packaged servers; our tests start their own on free ports.
-for svc in postgresql redis-server; do
+for svc in "${services[@]}"; do
   $sudo service "$svc" stop >/dev/null 2>&1 || true
 done
