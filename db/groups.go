@@ -77,7 +77,12 @@ func (s *GroupStore) OfUsers(ctx context.Context, cols Columns, userIDs []uuid.U
 	cols = groupColumns(cols, o)
 	return lateralPages(ctx, s.db, userIDs, p, key, o.Direction,
 		"gm.role AS member_role, gm.joined_at, "+cols.list("g", groupColumnNames),
-		"group_members gm JOIN groups g ON g.id = gm.group_id",
+		// Each membership looks its group up by primary key. With a plain
+		// join, PostgreSQL hashes the whole groups table once per user
+		// when it is small enough to look cheap (a few hundred groups:
+		// twice the cost at 100,000 users); OFFSET 0 keeps the subquery
+		// from being flattened into that join.
+		"group_members gm CROSS JOIN LATERAL (SELECT * FROM groups g0 WHERE g0.id = gm.group_id OFFSET 0) g",
 		"gm.user_id = p.id",
 		func(ug *UserGroup) []any {
 			return bindGroup(&ug.Group, cols, []any{&ug.UserID, (*string)(&ug.MemberRole), &ug.JoinedAt})
