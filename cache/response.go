@@ -169,13 +169,22 @@ func (r *Responses) InterceptResponse(ctx context.Context, next graphql.Response
 		return r.mark(next(ctx), result)
 	}
 	key := r.key(ctx, oc, pol)
-	// One round trip reads the response and the invalidation sequence.
-	vals, seq, err := r.store.GetMany(ctx, []string{key})
-	r.cfg.Metrics.lookup("response", err == nil && vals[0] != nil, err)
+	// One round trip reads the response and the invalidation sequence; a
+	// request that must be fresh reads the sequence only (to store its
+	// answer), not an entry it would not use.
+	keys := []string{key}
+	fresh := r.cfg.Fresh != nil && r.cfg.Fresh(ctx)
+	if fresh {
+		keys = nil
+	}
+	vals, seq, err := r.store.GetMany(ctx, keys)
+	if !fresh {
+		r.cfg.Metrics.lookup("response", err == nil && vals[0] != nil, err)
+	}
 	if err != nil {
 		return r.mark(next(ctx), result)
 	}
-	if vals[0] != nil && (r.cfg.Fresh == nil || !r.cfg.Fresh(ctx)) {
+	if !fresh && vals[0] != nil {
 		result = "hit"
 		return r.mark(&graphql.Response{Data: vals[0]}, result)
 	}

@@ -2,6 +2,9 @@
 // embedded default) to make repeated work cheap: automatic persisted
 // queries, whole responses and hot entities, each recorded under the tags
 // of what it read so a change removes exactly the entries it made stale.
+// With read replicas it also keeps what keeps those caches and reads
+// exact: the delayed second invalidation (AfterReplicaLag) and the marks
+// of clients that just wrote (WriteMarks).
 // PostgreSQL stays the source of truth: every cache failure is a miss.
 package cache
 

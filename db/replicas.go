@@ -126,10 +126,7 @@ func (r *replicas) watch(interval, maxLag time.Duration) {
 func (r *replicas) close() {
 	close(r.stop)
 	r.done.Wait()
-	for i := range r.pools {
-		_ = r.sqlDBs[i].Close()
-		r.pools[i].Close()
-	}
+	r.closePools()
 }
 
 // replicaTracer marks a replica down the moment a statement on it fails for

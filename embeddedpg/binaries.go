@@ -58,6 +58,18 @@ func isExecutable(path string) bool {
 	return err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0
 }
 
+// LookPath finds one of PostgreSQL's programs (pg_basebackup, psql, ...)
+// where Start looks for the server's: on $PATH, then in the per-version
+// directories Debian installs outside it, newest first.
+func LookPath(name string) (string, error) {
+	for _, dir := range defaultSearchPaths() {
+		if p := filepath.Join(dir, name); isExecutable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on $PATH or in /usr/lib/postgresql/*/bin: install PostgreSQL (Debian: apt-get install postgresql)", name)
+}
+
 // defaultSearchPaths lists $PATH, then Debian's and Ubuntu's per-version
 // directories (which are not on $PATH), newest major version first.
 func defaultSearchPaths() []string {

@@ -213,7 +213,7 @@ func query(t testing.TB, url, sql string, args []any, dest ...any) {
 // (as the postgres user, who owns the data) and starts it.
 func startReplica(t testing.TB, dir string, primary *postgres) *embeddedpg.Server {
 	t.Helper()
-	bin, err := pgBinary("pg_basebackup")
+	bin, err := embeddedpg.LookPath("pg_basebackup")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,17 +254,19 @@ func startReplica(t testing.TB, dir string, primary *postgres) *embeddedpg.Serve
 	return srv
 }
 
-// pgBinary finds a PostgreSQL client program: on $PATH or where Debian
-// installs the server's.
-func pgBinary(name string) (string, error) {
+// program finds a server program from Debian's packages: on $PATH, or in
+// /usr/sbin, which is not on every user's $PATH (make scale-test installs
+// them).
+func program(t testing.TB, name string) string {
+	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
+		return p
 	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
-	if len(matches) == 0 {
-		return "", fmt.Errorf("%s not found: install PostgreSQL's server package (make scale-test does)", name)
+	p := "/usr/sbin/" + name
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s not found: run make scale-test, which installs it", name)
 	}
-	return matches[len(matches)-1], nil
+	return p
 }
 
 // instance is one `usergraph serve` on a fixed port, restartable.
@@ -363,10 +365,7 @@ type balancer struct {
 // startNginx runs deploy/nginx/nginx.conf with the instances as upstreams.
 func startNginx(t testing.TB, dir string, instances []*instance) *balancer {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
+	bin := program(t, "nginx")
 	port := freePort(t)
 	conf := filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(conf, 0o755); err != nil {
@@ -392,10 +391,7 @@ func startNginx(t testing.TB, dir string, instances []*instance) *balancer {
 // backend's servers.
 func startHAProxy(t testing.TB, dir string, instances []*instance) *balancer {
 	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		bin = "/usr/sbin/haproxy"
-	}
+	bin := program(t, "haproxy")
 	port := freePort(t)
 	var servers strings.Builder
 	for _, i := range instances {
@@ -433,10 +429,7 @@ func (b *balancer) waitReady(t testing.TB) {
 // primary, trusting loopback instead of the shipped SCRAM user list.
 func startPgBouncer(t testing.TB, dir string, primary *postgres) (url, adminURL string) {
 	t.Helper()
-	bin, err := exec.LookPath("pgbouncer")
-	if err != nil {
-		bin = "/usr/sbin/pgbouncer"
-	}
+	bin := program(t, "pgbouncer")
 	port := freePort(t)
 	conf := filepath.Join(dir, "pgbouncer")
 	if err := os.MkdirAll(conf, 0o755); err != nil {

@@ -56,20 +56,10 @@ func TestE2E_PersistedOnlyWithAnImportedManifestAndMetrics(t *testing.T) {
 	s := startServeIn(t, dataDir, "PERSISTED_ONLY=true", "METRICS_ADDR=127.0.0.1:0")
 	byHash := func(token, query string, vars map[string]any) map[string]any {
 		t.Helper()
-		body, _ := json.Marshal(map[string]any{"variables": vars,
+		_, raw := sendGraphQL(t, s.url, token, map[string]any{"variables": vars,
 			"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(query)}}})
-		req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
+		_ = json.Unmarshal(raw, &out)
 		return out
 	}
 	r := byHash("", login, map[string]any{"i": "admin@example.com", "p": "usergraph-demo-admin"})

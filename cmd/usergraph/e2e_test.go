@@ -130,9 +130,12 @@ func reachableTempDir(t *testing.T) string {
 	return dir
 }
 
-func postGraphQL(t *testing.T, url, token, query string) map[string]any {
+// sendGraphQL POSTs a GraphQL request body (query or persisted-query hash,
+// variables, extensions) with an optional session token and returns the
+// status and the raw answer.
+func sendGraphQL(t *testing.T, url, token string, payload map[string]any) (int, []byte) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query})
+	body, _ := json.Marshal(payload)
 	req, _ := http.NewRequest(http.MethodPost, url+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -144,8 +147,15 @@ func postGraphQL(t *testing.T, url, token, query string) map[string]any {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d: %s", resp.StatusCode, raw)
+	return resp.StatusCode, raw
+}
+
+// postGraphQL runs query and fails the test unless it succeeds.
+func postGraphQL(t *testing.T, url, token, query string) map[string]any {
+	t.Helper()
+	status, raw := sendGraphQL(t, url, token, map[string]any{"query": query})
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, raw)
 	}
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
