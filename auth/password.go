@@ -5,14 +5,48 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/alexedwards/argon2id"
 )
 
 // ErrBusy is returned by the Hasher when as many hashes as it allows are
-// already running. Callers answer RATE_LIMITED at once: queueing behind a
-// login flood would only turn it into timeouts for everybody.
+// already running and its short queue is full or did not move in time.
+// Callers answer RATE_LIMITED: queueing without bound behind a login flood
+// would only turn it into timeouts for everybody.
 var ErrBusy = errors.New("too many password hashes in progress")
+
+// Concurrency bounds the Hasher's work. Each hash holds its memory cost
+// (19 MiB by default) while it runs and keeps one core busy (parallelism
+// 1), so running more hashes than cores adds memory, not throughput; a
+// burst waits briefly instead.
+type Concurrency struct {
+	// Hashes is how many run at once; 0 (or less) means GOMAXPROCS.
+	Hashes int
+	// Waiting is how many more may wait for a slot; 0 means 16 × Hashes,
+	// less than 0 none.
+	Waiting int
+	// Wait is the longest a hash waits for a slot before ErrBusy; 0 means
+	// one second.
+	Wait time.Duration
+}
+
+func (c Concurrency) withDefaults() Concurrency {
+	if c.Hashes <= 0 {
+		c.Hashes = runtime.GOMAXPROCS(0)
+	}
+	switch {
+	case c.Waiting == 0:
+		c.Waiting = 16 * c.Hashes
+	case c.Waiting < 0:
+		c.Waiting = 0
+	}
+	if c.Wait <= 0 {
+		c.Wait = time.Second
+	}
+	return c
+}
 
 // The OWASP Password Storage Cheat Sheet's minimum for argon2id (m=19 MiB,
 // t=2, p=1), and the salt and key sizes below which a hash is no longer
@@ -129,27 +163,28 @@ type Hasher struct {
 	params HashParams
 	// sem holds one token per hash in progress; a full channel means busy.
 	sem chan struct{}
+	// waiting counts the hashes queued for a slot, at most maxWaiting.
+	waiting    atomic.Int64
+	maxWaiting int64
+	wait       time.Duration
 	// dummy is a hash with the configured parameters that VerifyDummy
 	// checks against, so that it costs what Verify costs.
 	dummy string
 }
 
-// NewHasher returns a Hasher making hashes with p.WithDefaults(), running at
-// most maxConcurrent hashes at once; 0 (or less) means 2 × runtime.NumCPU(),
-// enough to keep every core busy while a request waits on the database.
-// It computes one hash for VerifyDummy, so it takes as long as a Hash.
+// NewHasher returns a Hasher making hashes with p.WithDefaults(), bounded by
+// c (zero fields take the defaults). It computes one hash for VerifyDummy,
+// so it takes as long as a Hash.
 //
 // NewHasher panics when p.WithDefaults() fails Validate: the parameters come
 // from configuration validated at start-up, so an invalid value here is a
 // programming error, and hashing below the floor instead would be silent.
-func NewHasher(p HashParams, maxConcurrent int) *Hasher {
+func NewHasher(p HashParams, c Concurrency) *Hasher {
 	p = p.WithDefaults()
 	if err := p.Validate(); err != nil {
 		panic(fmt.Sprintf("auth.NewHasher: invalid hash parameters: %v", err))
 	}
-	if maxConcurrent <= 0 {
-		maxConcurrent = 2 * runtime.NumCPU()
-	}
+	c = c.withDefaults()
 	// The dummy's password is irrelevant: nobody can log in against it, and
 	// its random salt makes it unguessable anyway.
 	dummy, err := argon2id.CreateHash("dummy password for unknown accounts", p.argon2id())
@@ -157,13 +192,13 @@ func NewHasher(p HashParams, maxConcurrent int) *Hasher {
 		// crypto/rand does not fail on supported platforms since Go 1.24.
 		panic(fmt.Sprintf("auth.NewHasher: error hashing the dummy password: %v", err))
 	}
-	return &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), dummy: dummy}
+	return &Hasher{params: p, sem: make(chan struct{}, c.Hashes), maxWaiting: int64(c.Waiting), wait: c.Wait, dummy: dummy}
 }
 
 // Hash returns the PHC string of password with a fresh random salt, or
-// ErrBusy when maxConcurrent hashes are already running.
+// ErrBusy when no slot frees up in time (see Concurrency).
 func (h *Hasher) Hash(password string) (string, error) {
-	if !h.tryAcquire() {
+	if !h.acquire() {
 		return "", ErrBusy
 	}
 	defer h.release()
@@ -186,7 +221,7 @@ func (h *Hasher) Verify(password, encoded string) (ok, needsRehash bool, err err
 	if err != nil {
 		return false, false, err
 	}
-	if !h.tryAcquire() {
+	if !h.acquire() {
 		return false, false, ErrBusy
 	}
 	defer h.release()
@@ -203,7 +238,7 @@ func (h *Hasher) Verify(password, encoded string) (ok, needsRehash bool, err err
 // account and response times do not reveal which accounts exist. ErrBusy as
 // for Hash, for the same reason: a flood of unknown names costs the same.
 func (h *Hasher) VerifyDummy(password string) (bool, error) {
-	if !h.tryAcquire() {
+	if !h.acquire() {
 		return false, ErrBusy
 	}
 	defer h.release()
@@ -220,6 +255,27 @@ func (h *Hasher) tryAcquire() bool {
 	case h.sem <- struct{}{}:
 		return true
 	default:
+		return false
+	}
+}
+
+// acquire takes a slot, waiting for one at most h.wait and only while fewer
+// than maxWaiting others wait.
+func (h *Hasher) acquire() bool {
+	if h.tryAcquire() {
+		return true
+	}
+	if h.waiting.Add(1) > h.maxWaiting {
+		h.waiting.Add(-1)
+		return false
+	}
+	defer h.waiting.Add(-1)
+	t := time.NewTimer(h.wait)
+	defer t.Stop()
+	select {
+	case h.sem <- struct{}{}:
+		return true
+	case <-t.C:
 		return false
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alexedwards/argon2id"
 )
@@ -17,7 +18,7 @@ import (
 // keeps the package fast.
 func newTestHasher(t testing.TB, maxConcurrent int) *Hasher {
 	t.Helper()
-	return NewHasher(HashParams{}, maxConcurrent)
+	return NewHasher(HashParams{}, Concurrency{Hashes: maxConcurrent, Waiting: -1})
 }
 
 // hashWith makes a hash with arbitrary (possibly sub-floor) parameters, as an
@@ -201,9 +202,9 @@ func TestHasherRejectsMalformedHashesWithoutPanicking(t *testing.T) {
 	h.release()
 }
 
-func TestHasherRefusesInsteadOfQueueingWhenBusy(t *testing.T) {
+func TestHasherRefusesWhenBusyAndNothingMayWait(t *testing.T) {
 	t.Parallel()
-	h := newTestHasher(t, 1)
+	h := newTestHasher(t, 1) // no waiting
 	encoded, err := h.Hash("a password to verify later")
 	if err != nil {
 		t.Fatalf("Hash while idle: %v", err)
@@ -229,16 +230,60 @@ func TestHasherRefusesInsteadOfQueueingWhenBusy(t *testing.T) {
 	}
 }
 
+// A burst waits briefly for a slot instead of failing; a wait that runs
+// out, or a queue already full, is ErrBusy.
+func TestHasherQueuesABurstBriefly(t *testing.T) {
+	t.Parallel()
+	h := NewHasher(HashParams{}, Concurrency{Hashes: 1, Waiting: 1, Wait: 10 * time.Second})
+	if !h.tryAcquire() {
+		t.Fatal("could not take the only slot of an idle Hasher")
+	}
+	done := make(chan error)
+	go func() {
+		_, err := h.Hash("a password that waits")
+		done <- err
+	}()
+	for h.waiting.Load() != 1 {
+		runtime.Gosched()
+	}
+	// The one waiting place is taken: the next caller is refused at once.
+	if _, err := h.Hash("one too many"); !errors.Is(err, ErrBusy) {
+		t.Errorf("Hash with the queue full: err = %v, want ErrBusy", err)
+	}
+	h.release()
+	if err := <-done; err != nil {
+		t.Errorf("Hash that waited for the slot: %v, want success", err)
+	}
+
+	short := NewHasher(HashParams{}, Concurrency{Hashes: 1, Wait: 20 * time.Millisecond})
+	if !short.tryAcquire() {
+		t.Fatal("could not take the only slot of an idle Hasher")
+	}
+	if _, err := short.Hash("waits too long"); !errors.Is(err, ErrBusy) {
+		t.Errorf("Hash whose wait ran out: err = %v, want ErrBusy", err)
+	}
+	if n := short.waiting.Load(); n != 0 {
+		t.Errorf("%d hashes still counted as waiting after giving up", n)
+	}
+	short.release()
+}
+
 func TestNewHasherBoundsConcurrency(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct{ maxConcurrent, want int }{
-		{0, 2 * runtime.NumCPU()},
-		{-1, 2 * runtime.NumCPU()},
-		{3, 3},
+	for _, tt := range []struct {
+		c                  Concurrency
+		hashes, maxWaiting int
+	}{
+		{Concurrency{}, runtime.GOMAXPROCS(0), 16 * runtime.GOMAXPROCS(0)},
+		{Concurrency{Hashes: -1, Waiting: -1}, runtime.GOMAXPROCS(0), 0},
+		{Concurrency{Hashes: 3, Waiting: 5}, 3, 5},
 	} {
-		h := newTestHasher(t, tt.maxConcurrent)
-		if got := cap(h.sem); got != tt.want {
-			t.Errorf("NewHasher(_, %d) allows %d concurrent hashes, want %d", tt.maxConcurrent, got, tt.want)
+		h := NewHasher(HashParams{}, tt.c)
+		if got := cap(h.sem); got != tt.hashes {
+			t.Errorf("NewHasher(_, %+v) allows %d concurrent hashes, want %d", tt.c, got, tt.hashes)
+		}
+		if h.maxWaiting != int64(tt.maxWaiting) {
+			t.Errorf("NewHasher(_, %+v) lets %d wait, want %d", tt.c, h.maxWaiting, tt.maxWaiting)
 		}
 	}
 }
@@ -321,7 +366,7 @@ func TestNewHasherPanicsBelowTheFloor(t *testing.T) {
 			t.Errorf("NewHasher with 1 iteration: recovered %v, want a panic naming PASSWORD_HASH_ITERATIONS", r)
 		}
 	}()
-	NewHasher(HashParams{Iterations: 1}, 1)
+	NewHasher(HashParams{Iterations: 1}, Concurrency{Hashes: 1})
 }
 
 // The benchmarks print what one hash costs on this machine with the default

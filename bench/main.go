@@ -42,6 +42,7 @@ type options struct {
 	only        string
 	out         string
 	keep        bool
+	profiles    bool
 }
 
 func main() {
@@ -53,6 +54,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated workloads to run (default: all)")
 	flag.StringVar(&o.out, "out", "bench/results", "where the results table is written")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directory")
+	flag.BoolVar(&o.profiles, "profiles", false, "write the server's CPU and allocation profiles of each workload beside the results (costs a few percent)")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -156,7 +158,8 @@ func run(ctx context.Context, o options) error {
 		addr, metricsAddr := freeAddr(), freeAddr()
 		cmd := exec.CommandContext(ctx, bin, "serve")
 		cmd.Env = append(append(env, "ADDR="+addr, "MODE=production", "REDIS_URL="+redisURL, "METRICS_ADDR="+metricsAddr,
-			"RATE_LIMIT_POINTS=0", "LOGIN_IP_LIMIT=100000000", "DRAIN_DELAY=0s", "PUBLIC_URL=http://"+addr), extra...)
+			"RATE_LIMIT_POINTS=0", "LOGIN_IP_LIMIT=100000000", "DRAIN_DELAY=0s", "PUBLIC_URL=http://"+addr,
+			"PPROF="+strconv.FormatBool(o.profiles)), extra...)
 		logf, _ := os.Create(filepath.Join(work, name+".log"))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
@@ -195,6 +198,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	pgPID := postmasterPID(pgDir)
+	profileDir := ""
+	if o.profiles {
+		profileDir = filepath.Join(o.out, "profiles-"+time.Now().UTC().Format("20060102-150405"))
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return err
+		}
+	}
 	var results []result
 	var ceilingRPS float64
 	for _, w := range append([]workload{{name: "ceiling", what: "a minimal Go handler answering 200 bytes of JSON", target: ceiling}}, loads...) {
@@ -226,7 +236,14 @@ func run(ctx context.Context, o options) error {
 		for _, c := range children(pgPID) {
 			cpu0 += cpuTicks(c)
 		}
+		var profiled func()
+		if profileDir != "" && w.name != "ceiling" {
+			profiled = profile(metrics, filepath.Join(profileDir, w.name), o.duration)
+		}
 		l, err := runWrk(ctx, url, script, o.connections, o.duration)
+		if profiled != nil {
+			profiled()
+		}
 		if err != nil {
 			return err
 		}
@@ -505,6 +522,37 @@ func report(o options, results []result, seed time.Duration, rss int64, jobs str
 	}
 	fmt.Fprintln(os.Stderr, "written to", name)
 	return nil
+}
+
+// profile fetches the server's CPU profile and its allocations over the
+// workload's measured time (pprof's delta profiles), writing name.cpu.pprof
+// and name.allocs.pprof; the returned func waits for both. Read them with
+// `go tool pprof -top bench/results/profiles-*/Q2.cpu.pprof`.
+func profile(metricsAddr, name string, d time.Duration) func() {
+	secs := strconv.Itoa(max(1, int(d.Seconds())-1))
+	done := make(chan struct{}, 2)
+	for _, p := range []struct{ path, suffix string }{
+		{"/debug/pprof/profile?seconds=" + secs, ".cpu.pprof"},
+		{"/debug/pprof/allocs?seconds=" + secs, ".allocs.pprof"},
+	} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			resp, err := http.Get("http://" + metricsAddr + p.path)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(name + p.suffix)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				return
+			}
+			defer f.Close()
+			_, _ = io.Copy(f, resp.Body)
+		}()
+	}
+	return func() { <-done; <-done }
 }
 
 func pct(r float64) string {

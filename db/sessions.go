@@ -42,7 +42,15 @@ func (Session) TableName() string { return "sessions" }
 
 // Create stores a new session and revokes the user's oldest live sessions
 // beyond maxPerUser. It returns the token hashes it revoked, for the cache.
+//
+// Call it in a transaction: it locks the user's row until the end of it, so
+// that logins of one user evict one after another. Two evictions at once
+// would each skip the other's new session (not yet committed) and lock old
+// ones in different orders: too many live sessions, or a deadlock.
 func (s *SessionStore) Create(ctx context.Context, sess *Session, maxPerUser int) ([][]byte, error) {
+	if err := s.db.WithContext(ctx).Exec(`SELECT FROM users WHERE id = ? FOR NO KEY UPDATE`, sess.UserID).Error; err != nil {
+		return nil, translate("error locking the user's sessions", err)
+	}
 	if err := s.db.WithContext(ctx).Create(sess).Error; err != nil {
 		return nil, translate("error creating session", err)
 	}

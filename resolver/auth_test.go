@@ -400,6 +400,38 @@ func TestAccounts_OldestSessionIsEvictedBeyondTheLimit(t *testing.T) {
 	}
 }
 
+// Many logins of one account at once (an app on several devices, a load
+// test) all succeed: evicting the oldest sessions must not deadlock one
+// login against another, and the limit still holds afterwards.
+func TestAccounts_ConcurrentLoginsOfOneAccount(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, _ = b.userWithSession(t, "busy@example.com", "busy", "member")
+	_, id, _ := model.ParseGlobalID("id", b.idOf(t, "busy"))
+	const logins = 24
+	errs := make(chan error, logins)
+	var wg sync.WaitGroup
+	for range logins {
+		wg.Go(func() {
+			errs <- b.db.InTx(context.Background(), func(tx *db.Tx) error {
+				_, _, err := b.sessions.Create(context.Background(), tx, id, "test", "127.0.0.1")
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent login: %v", err)
+		}
+	}
+	var live int
+	if err := b.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL", id).Scan(&live); err != nil || live != 10 {
+		t.Fatalf("live sessions after %d concurrent logins: %d (%v), want 10", logins, live, err)
+	}
+}
+
 // instance is another Usergraph process on the same database: its own
 // resolvers, loaders and session service, sharing only what real instances
 // share (PostgreSQL, and Redis when given).
@@ -664,7 +696,7 @@ func TestAccounts_RegistrationRaceMakesOneAccount(t *testing.T) {
 	for i := range racers {
 		wg.Go(func() {
 			<-start
-			// Hashing is bounded (2 × CPU at once); a client told
+			// Hashing is bounded (a slot per core and a short queue); a client told
 			// RATE_LIMITED tries again, as real clients do.
 			for {
 				req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(bodies[i]))

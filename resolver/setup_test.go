@@ -69,7 +69,7 @@ func setupTB(t testing.TB, opts ...setupOpts) *bundle {
 	log := slog.New(slog.DiscardHandler)
 	// Sessions keep real time: the resolvers' test clock is for the data.
 	sessions := auth.NewSessions(d, auth.NewMemoryCache(nil), auth.SessionConfig{}, nil, log)
-	hasher := auth.NewHasher(auth.HashParams{}.WithDefaults(), 0)
+	hasher := auth.NewHasher(auth.HashParams{}.WithDefaults(), auth.Concurrency{})
 	clock := &fakeClock{t: time.Now()}
 	throttle := auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, clock.Now, log)
 	mail := &mailbox{}

@@ -44,7 +44,7 @@ func adminCreateAction(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer closeDB()
-	u, err := createAdmin(ctx, database, auth.NewHasher(cfg.Hash, 0), cmd.String("email"), cmd.String("username"), password, cmd.String("display-name"))
+	u, err := createAdmin(ctx, database, auth.NewHasher(cfg.Hash, auth.Concurrency{}), cmd.String("email"), cmd.String("username"), password, cmd.String("display-name"))
 	if err != nil {
 		var me *model.Error
 		if errors.As(err, &me) {

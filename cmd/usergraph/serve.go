@@ -61,7 +61,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		if err := seedDemo(ctx, database, cfg.DemoUsers, log); err != nil {
 			return err
 		}
-		if err := ensureDemoAdmin(ctx, database, auth.NewHasher(cfg.Hash, 0), log); err != nil {
+		if err := ensureDemoAdmin(ctx, database, auth.NewHasher(cfg.Hash, auth.Concurrency{}), log); err != nil {
 			return err
 		}
 	}
@@ -126,7 +126,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	}()
 	res := resolver.New(database, resolver.Services{
 		Sessions: sessions,
-		Hasher:   auth.NewHasher(cfg.Hash, 0),
+		Hasher:   auth.NewHasher(cfg.Hash, auth.Concurrency{}),
 		Throttle: auth.NewThrottle(throttleStore, auth.ThrottleConfig{IPLimit: cfg.LoginIPLimit}, nil, log),
 		Jobs:     work,
 		Cache:    counted,
