@@ -12,15 +12,16 @@ import (
 // an entry from an older generation falls back to PostgreSQL, so flushing
 // the cache logs nobody out.
 type SessionCache interface {
-	// Get returns the entry for a token hash.
-	Get(ctx context.Context, key string) (CachedSession, bool)
+	// Get returns the entry for a token hash and the current generation,
+	// in one round trip: every authenticated request asks for both. The
+	// generation is bumped whenever permissions change anywhere (a role's
+	// permissions, a grant): entries from an older generation are ignored.
+	// It is -1 when it cannot be read, which no entry carries.
+	Get(ctx context.Context, key string) (s CachedSession, ok bool, generation int64)
 	// Set stores an entry for ttl.
 	Set(ctx context.Context, key string, s CachedSession, ttl time.Duration)
 	// Delete removes entries; revocation calls it before returning.
 	Delete(ctx context.Context, keys ...string)
-	// Generation is bumped whenever permissions change anywhere (a role's
-	// permissions, a grant): entries from an older generation are ignored.
-	Generation(ctx context.Context) int64
 	// BumpGeneration invalidates every entry at once.
 	BumpGeneration(ctx context.Context)
 }
@@ -56,15 +57,15 @@ func NewMemoryCache(now func() time.Time) *MemoryCache {
 }
 
 // Get implements SessionCache.
-func (c *MemoryCache) Get(_ context.Context, key string) (CachedSession, bool) {
+func (c *MemoryCache) Get(_ context.Context, key string) (CachedSession, bool, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
 	if !ok || !c.now().Before(e.expires) {
 		delete(c.entries, key)
-		return CachedSession{}, false
+		return CachedSession{}, false, c.gen.Load()
 	}
-	return e.s, true
+	return e.s, true, c.gen.Load()
 }
 
 // Set implements SessionCache.
@@ -85,9 +86,6 @@ func (c *MemoryCache) Delete(_ context.Context, keys ...string) {
 		delete(c.entries, k)
 	}
 }
-
-// Generation implements SessionCache.
-func (c *MemoryCache) Generation(context.Context) int64 { return c.gen.Load() }
 
 // BumpGeneration implements SessionCache.
 func (c *MemoryCache) BumpGeneration(context.Context) { c.gen.Add(1) }

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"strconv"
 	"time"
@@ -37,22 +36,30 @@ func (c *RedisCache) ctx(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// Get implements SessionCache.
-func (c *RedisCache) Get(ctx context.Context, key string) (CachedSession, bool) {
+// Get implements SessionCache: one MGET reads the entry and the generation.
+func (c *RedisCache) Get(ctx context.Context, key string) (CachedSession, bool, int64) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	raw, err := c.rdb.Get(ctx, key).Bytes()
+	vals, err := c.rdb.MGet(ctx, key, generationKey).Result()
 	if err != nil {
-		if !errors.Is(err, redis.Nil) {
-			c.log.WarnContext(ctx, "session cache read failed; checking PostgreSQL", "err", err)
+		c.log.WarnContext(ctx, "session cache read failed; checking PostgreSQL", "err", err)
+		return CachedSession{}, false, -1
+	}
+	gen := int64(0) // never bumped yet
+	if g, ok := vals[1].(string); ok {
+		if gen, err = strconv.ParseInt(g, 10, 64); err != nil {
+			gen = -1
 		}
-		return CachedSession{}, false
+	}
+	raw, ok := vals[0].(string)
+	if !ok {
+		return CachedSession{}, false, gen
 	}
 	var s CachedSession
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return CachedSession{}, false
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return CachedSession{}, false, gen
 	}
-	return s, true
+	return s, true, gen
 }
 
 // Set implements SessionCache.
@@ -76,25 +83,6 @@ func (c *RedisCache) Delete(ctx context.Context, keys ...string) {
 	if err := c.rdb.Del(ctx, keys...).Err(); err != nil {
 		c.log.ErrorContext(ctx, "session cache delete failed: revoked sessions may be accepted until their cache entry expires", "err", err)
 	}
-}
-
-// Generation implements SessionCache. When Redis cannot be read it returns
-// -1, which no entry carries, so every lookup goes to PostgreSQL.
-func (c *RedisCache) Generation(ctx context.Context) int64 {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	s, err := c.rdb.Get(ctx, generationKey).Result()
-	if errors.Is(err, redis.Nil) {
-		return 0
-	}
-	if err != nil {
-		return -1
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // BumpGeneration implements SessionCache.

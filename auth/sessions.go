@@ -145,8 +145,8 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (*Viewer, err
 	hash := HashToken(token)
 	key := cacheKey(hash)
 	now := s.now()
-	gen := s.cache.Generation(ctx)
-	if c, ok := s.cache.Get(ctx, key); ok && c.Generation == gen && now.Before(c.ExpiresAt) && now.Sub(c.LastSeenAt) < s.cfg.IdleTimeout {
+	c, ok, gen := s.cache.Get(ctx, key)
+	if ok && c.Generation == gen && now.Before(c.ExpiresAt) && now.Sub(c.LastSeenAt) < s.cfg.IdleTimeout {
 		if now.Sub(c.LastSeenAt) < s.cfg.TouchInterval {
 			v := c.Viewer
 			return &v, nil

@@ -12,6 +12,7 @@ type Metrics struct {
 	lookups       *prometheus.CounterVec
 	invalidations prometheus.Counter
 	breaker       *prometheus.GaugeVec
+	direct        prometheus.Counter
 }
 
 // NewMetrics registers the cache metrics on reg.
@@ -29,8 +30,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "usergraph_cache_breaker_state",
 			Help: "1 for the Redis circuit breaker's current state (closed, half-open, open).",
 		}, []string{"state"}),
+		direct: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "usergraph_cache_direct_answers_total",
+			Help: "Response cache hits answered without running GraphQL (persisted queries seen before; also counted as response hits).",
+		}),
 	}
-	reg.MustRegister(m.lookups, m.invalidations, m.breaker)
+	reg.MustRegister(m.lookups, m.invalidations, m.breaker, m.direct)
 	m.BreakerState("closed")
 	return m
 }
@@ -47,6 +52,12 @@ func (m *Metrics) lookup(cache string, hit bool, err error) {
 		result = "hit"
 	}
 	m.lookups.WithLabelValues(cache, result).Inc()
+}
+
+func (m *Metrics) answeredDirectly() {
+	if m != nil {
+		m.direct.Inc()
+	}
 }
 
 func (m *Metrics) invalidated() {

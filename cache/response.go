@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -142,6 +143,44 @@ type statusKey struct{}
 type Outcome struct {
 	Policy Policy
 	Result string // hit, miss or bypass
+	// Plan, set when the response was served from or stored in the cache,
+	// lets the same request find it again without running GraphQL.
+	Plan *Plan
+}
+
+// Plan is what finding an operation's cached response takes, learned from
+// running it once: the HTTP layer keeps plans per persisted request and
+// answers repeats straight from the cache (see Cached). Everything the
+// full path checks (parsing, validation, limits, authorization, which
+// depends only on the permissions in the key) gave the same answer for the
+// same document, variables and permissions.
+type Plan struct {
+	Query, OperationName string
+	// Name and Type name the operation in logs and metrics.
+	Name, Type string
+	// Variables is the canonical JSON of the coerced variables.
+	Variables []byte
+	Policy    Policy
+	// Complexity is what the rate limiter charges.
+	Complexity int
+}
+
+// Cached returns the cached response data of a planned operation for this
+// viewer, or false when there is none (or the request must be fresh, or
+// the store fails): the caller then runs the operation the usual way. A
+// miss is not counted here: the full path that follows counts it.
+func (r *Responses) Cached(ctx context.Context, p *Plan) ([]byte, bool) {
+	// A debug response carries this run's figures; a fresh one reads none.
+	if r.cfg.Debug || r.cfg.Fresh != nil && r.cfg.Fresh(ctx) {
+		return nil, false
+	}
+	vals, _, err := r.store.GetMany(ctx, []string{r.key(ctx, p.Query, p.OperationName, p.Variables, p.Policy)})
+	if err != nil || vals[0] == nil {
+		return nil, false
+	}
+	r.cfg.Metrics.lookup("response", true, nil)
+	r.cfg.Metrics.answeredDirectly()
+	return vals[0], true
 }
 
 // WithOutcome gives the HTTP layer a place to learn the operation's
@@ -151,11 +190,23 @@ func WithOutcome(ctx context.Context) (context.Context, *Outcome) {
 	return context.WithValue(ctx, statusKey{}, o), o
 }
 
+// OutcomeFrom returns the Outcome WithOutcome put in ctx, or nil.
+func OutcomeFrom(ctx context.Context) *Outcome {
+	o, _ := ctx.Value(statusKey{}).(*Outcome)
+	return o
+}
+
 // InterceptResponse implements graphql.ResponseInterceptor.
 func (r *Responses) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	// gqlgen also passes an operation refused before it ran (over the rate
+	// limit, say) through the interceptors, its errors recorded: it must
+	// get them, not a cached answer.
+	if len(graphql.GetErrors(ctx)) > 0 {
+		return next(ctx)
+	}
 	oc := graphql.GetOperationContext(ctx)
 	pol := r.policy(oc)
-	out, _ := ctx.Value(statusKey{}).(*Outcome)
+	out := OutcomeFrom(ctx)
 	if out != nil {
 		out.Policy = pol
 	}
@@ -168,7 +219,19 @@ func (r *Responses) InterceptResponse(ctx context.Context, next graphql.Response
 	if pol.MaxAge <= 0 {
 		return r.mark(next(ctx), result)
 	}
-	key := r.key(ctx, oc, pol)
+	vars, _ := json.Marshal(oc.Variables) // map keys sorted: canonical
+	key := r.key(ctx, oc.RawQuery, oc.OperationName, vars, pol)
+	plan := func() *Plan {
+		name, typ := oc.OperationName, string(oc.Operation.Operation)
+		if name == "" {
+			name = oc.Operation.Name
+		}
+		complexity := 1
+		if s, ok := oc.Stats.GetExtension("ComplexityLimit").(*extension.ComplexityStats); ok {
+			complexity = s.Complexity
+		}
+		return &Plan{Query: oc.RawQuery, OperationName: oc.OperationName, Name: name, Type: typ, Variables: vars, Policy: pol, Complexity: complexity}
+	}
 	// One round trip reads the response and the invalidation sequence; a
 	// request that must be fresh reads the sequence only (to store its
 	// answer), not an entry it would not use.
@@ -186,6 +249,9 @@ func (r *Responses) InterceptResponse(ctx context.Context, next graphql.Response
 	}
 	if !fresh && vals[0] != nil {
 		result = "hit"
+		if out != nil {
+			out.Plan = plan()
+		}
 		return r.mark(&graphql.Response{Data: vals[0]}, result)
 	}
 	c := &collector{tags: map[string]struct{}{}}
@@ -194,8 +260,12 @@ func (r *Responses) InterceptResponse(ctx context.Context, next graphql.Response
 		return r.mark(resp, result) // errors are never cached
 	}
 	result = "miss"
-	if err := r.store.Set(ctx, key, resp.Data, pol.MaxAge, c.list(), seq); err != nil && r.cfg.Log != nil {
+	err = r.store.Set(ctx, key, resp.Data, pol.MaxAge, c.list(), seq)
+	switch {
+	case err != nil && r.cfg.Log != nil:
 		r.cfg.Log.DebugContext(ctx, "could not cache a response", "err", err)
+	case err == nil && out != nil:
+		out.Plan = plan()
 	}
 	return r.mark(resp, result)
 }
@@ -226,16 +296,15 @@ func (r *Responses) policy(oc *graphql.OperationContext) Policy {
 
 // key identifies a response: the document, the operation, the variables
 // and who may share it.
-func (r *Responses) key(ctx context.Context, oc *graphql.OperationContext, pol Policy) string {
+func (r *Responses) key(ctx context.Context, query, operationName string, vars []byte, pol Policy) string {
 	group, user := "anonymous", ""
 	if r.cfg.Viewer != nil {
 		group, user = r.cfg.Viewer(ctx)
 	}
-	vars, _ := json.Marshal(oc.Variables) // map keys sorted: canonical
 	h := sha256.New()
-	h.Write([]byte(oc.RawQuery))
+	h.Write([]byte(query))
 	h.Write([]byte{0})
-	h.Write([]byte(oc.OperationName))
+	h.Write([]byte(operationName))
 	h.Write([]byte{0})
 	h.Write(vars)
 	h.Write([]byte{0})

@@ -137,7 +137,11 @@ var ErrImportMoved = errors.New("the import progressed in another attempt")
 // invalid rows' errors are stored, and the position moves from from to to.
 // Because all of it commits together, a retried job resumes at the last
 // committed position and never inserts a row twice.
-func (d *DB) ImportBatch(ctx context.Context, importID uuid.UUID, from, to int, rows []ImportRow, bad []ImportError, now time.Time) (inserted int, err error) {
+//
+// inserted, when not nil, runs in the batch's transaction with the ids of
+// the users it inserted (the import's welcome emails are enqueued there).
+func (d *DB) ImportBatch(ctx context.Context, importID uuid.UUID, from, to int, rows []ImportRow, bad []ImportError, now time.Time,
+	insertedHook func(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error) (inserted int, err error) {
 	err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
 		var done int
 		if err := tx.QueryRow(ctx, "SELECT rows_done FROM user_imports WHERE id = $1 FOR UPDATE", importID).Scan(&done); err != nil {
@@ -158,13 +162,23 @@ func (d *DB) ImportBatch(ctx context.Context, importID uuid.UUID, from, to int, 
 		if err != nil {
 			return fmt.Errorf("error copying import rows: %w", err)
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO users (id, email, username, display_name, status, created_at, updated_at)
+		idRows, err := tx.Query(ctx, `INSERT INTO users (id, email, username, display_name, status, created_at, updated_at)
 			SELECT id, email, username, display_name, status, $1, $1 FROM import_rows ORDER BY line
-			ON CONFLICT DO NOTHING`, now)
+			ON CONFLICT DO NOTHING
+			RETURNING id`, now)
 		if err != nil {
 			return fmt.Errorf("error inserting imported users: %w", err)
 		}
-		inserted = int(tag.RowsAffected())
+		ids, err := pgx.CollectRows(idRows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			return fmt.Errorf("error inserting imported users: %w", err)
+		}
+		inserted = len(ids)
+		if insertedHook != nil && len(ids) > 0 {
+			if err := insertedHook(ctx, tx, ids); err != nil {
+				return err
+			}
+		}
 		lines := make([]int32, len(bad))
 		fields := make([]string, len(bad))
 		msgs := make([]string, len(bad))

@@ -128,3 +128,15 @@ func (l uuidList) Value() (driver.Value, error) {
 	b = append(b, '}')
 	return string(b), nil
 }
+
+// uuidArg passes one id the way uuidList passes many: pgx encodes it in
+// binary through UUIDValue, where a uuid.UUID (a driver.Valuer) went
+// through its text form and back, at a few allocations and a formatted
+// print each. Value serves gorm, which only renders it.
+type uuidArg uuid.UUID
+
+// UUIDValue implements pgtype.UUIDValuer.
+func (a uuidArg) UUIDValue() (pgtype.UUID, error) { return pgtype.UUID{Bytes: a, Valid: true}, nil }
+
+// Value implements driver.Valuer.
+func (a uuidArg) Value() (driver.Value, error) { return uuid.UUID(a).String(), nil }

@@ -13123,7 +13123,11 @@ func (ec *executionContext) unmarshalInputImportUsersInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"idempotencyKey", "csv", "url"}
+	if _, present := asMap["sendWelcome"]; !present {
+		asMap["sendWelcome"] = false
+	}
+
+	fieldsInOrder := [...]string{"idempotencyKey", "csv", "url", "sendWelcome"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13151,6 +13155,13 @@ func (ec *executionContext) unmarshalInputImportUsersInput(ctx context.Context, 
 				return it, err
 			}
 			it.URL = data
+		case "sendWelcome":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sendWelcome"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SendWelcome = data
 		}
 	}
 	return it, nil

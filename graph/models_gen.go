@@ -174,6 +174,11 @@ type ImportUsersInput struct {
 	CSV *string `json:"csv,omitempty"`
 	// An http(s) URL the server downloads the CSV from; only hosts in IMPORT_URL_HOSTS are allowed.
 	URL *string `json:"url,omitempty"`
+	// Sends each imported user the welcome email, which links to the app (where
+	// they set a password through "forgot password"). The emails of a batch are
+	// enqueued in the transaction that inserts it, so a user is greeted exactly
+	// when they exist. Users who were already there get nothing.
+	SendWelcome bool `json:"sendWelcome"`
 }
 
 type ImportUsersPayload struct {

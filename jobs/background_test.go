@@ -207,7 +207,7 @@ func TestImport_ResumesAfterTheLastCommittedBatch(t *testing.T) {
 	data := b.String()
 	var importID uuid.UUID
 	if err := d.InTx(ctx, func(tx *db.Tx) error {
-		_, _, err := work.ImportTx(ctx, tx, uuid.New(), "resume-test", data, "", time.Now())
+		_, _, err := work.ImportTx(ctx, tx, uuid.New(), "resume-test", data, "", false, time.Now())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func TestImport_ResumesAfterTheLastCommittedBatch(t *testing.T) {
 	}
 
 	// The first attempt dies in the second batch.
-	_, err = jobs.ImportCSV(ctx, d, nil, importID, 0, &failingReader{r: strings.NewReader(data), n: len(data) * 6 / 10})
+	_, err = jobs.ImportCSV(ctx, d, nil, importID, 0, &failingReader{r: strings.NewReader(data), n: len(data) * 6 / 10}, nil)
 	if err == nil || !strings.Contains(err.Error(), "worker died") {
 		t.Fatalf("the interrupted import: %v, want the reader's error", err)
 	}
@@ -229,11 +229,11 @@ func TestImport_ResumesAfterTheLastCommittedBatch(t *testing.T) {
 		t.Fatalf("after the interruption: position %d, users %d; want the first batch of 1000 committed", done, users)
 	}
 	// A stale attempt that still thinks it is at row 0 cannot apply a batch.
-	if _, err := d.ImportBatch(ctx, importID, 0, 1000, nil, nil, time.Now()); !errors.Is(err, db.ErrImportMoved) {
+	if _, err := d.ImportBatch(ctx, importID, 0, 1000, nil, nil, time.Now(), nil); !errors.Is(err, db.ErrImportMoved) {
 		t.Fatalf("a stale batch: %v, want ErrImportMoved", err)
 	}
 
-	total, err := jobs.ImportCSV(ctx, d, nil, importID, done, strings.NewReader(data))
+	total, err := jobs.ImportCSV(ctx, d, nil, importID, done, strings.NewReader(data), nil)
 	if err != nil || total != rows {
 		t.Fatalf("resumed import: %d rows, %v", total, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/db/dbtest"
@@ -16,39 +17,47 @@ import (
 )
 
 // BenchmarkJobThroughput measures how fast welcome emails go from enqueued
-// to sent, through the product's own path: WelcomeTx inside a gorm
-// transaction, River's workers, the mailer's user lookup and rendering, and
-// a sender that only counts. It reports two figures per email concurrency:
+// to sent, through the product's own paths, River's workers, the mailer's
+// user lookup and rendering, and a sender that only counts:
 //
-//   - enqueue-jobs/s: WelcomeTx calls committed per second (batches of
-//     enqueueBatch jobs per transaction, workers running meanwhile);
-//   - jobs/s: end to end, from the first enqueue to the last delivery.
+//   - enqueue=bulk is an import with sendWelcome: WelcomeManyTx enqueues
+//     each batch of importBatch users with one COPY in the batch's pgx
+//     transaction;
+//   - enqueue=each is createUser: WelcomeTx, one INSERT per job, here
+//     enqueueBatch of them per gorm transaction.
 //
-// Run it with a fixed count, for example:
+// It reports enqueue-jobs/s (jobs committed per second, workers running
+// meanwhile) and jobs/s (end to end, from the first enqueue to the last
+// delivery). Run it with a fixed count, for example:
 //
-//	go test -run '^$' -bench JobThroughput -benchtime 5000x ./jobs/
+//	go test -run '^$' -bench JobThroughput -benchtime 20000x ./jobs/
 //
-// River fetches a queue's jobs at most once per FetchCooldown (100ms by
-// default), each time up to the free worker slots, so end-to-end throughput
-// cannot exceed about 10 × EmailConcurrency jobs per second however fast the
-// sender is; the sub-benchmarks show where the database and the CPU start to
-// bound it instead. (The default concurrency, 5, takes 100s for 5000 jobs
-// and is left out.)
+// River fetches a queue's jobs at most once per FetchCooldown (10ms here),
+// each time up to the free worker slots, so end-to-end throughput cannot
+// exceed about 100 × EmailConcurrency jobs per second however fast the
+// sender is; the sub-benchmarks show where the database and the CPU bound
+// it instead.
 //
 // Figures from this machine belong in the README; they are never asserted.
 func BenchmarkJobThroughput(b *testing.B) {
-	for _, concurrency := range []int{20, 50, 100} {
-		b.Run(fmt.Sprintf("email_concurrency=%d", concurrency), func(b *testing.B) {
-			benchmarkJobThroughput(b, concurrency)
-		})
+	for _, enqueue := range []string{"bulk", "each"} {
+		for _, concurrency := range []int{20, 50, 100} {
+			b.Run(fmt.Sprintf("enqueue=%s/email_concurrency=%d", enqueue, concurrency), func(b *testing.B) {
+				benchmarkJobThroughput(b, enqueue == "bulk", concurrency)
+			})
+		}
 	}
 }
 
-// enqueueBatch is how many welcome jobs one transaction enqueues, as an
-// import of many users would.
-const enqueueBatch = 500
+const (
+	// importBatch is the import's batch size (jobs/import.go).
+	importBatch = 1000
+	// enqueueBatch is how many createUser-style enqueues share a
+	// transaction.
+	enqueueBatch = 500
+)
 
-func benchmarkJobThroughput(b *testing.B, concurrency int) {
+func benchmarkJobThroughput(b *testing.B, bulk bool, concurrency int) {
 	ctx := context.Background()
 	// The workers and the enqueuer share the pool: size it so that it is
 	// not what bounds the figure (dbtest.New's pool holds 10).
@@ -76,17 +85,28 @@ func benchmarkJobThroughput(b *testing.B, concurrency int) {
 
 	b.ResetTimer()
 	start := time.Now()
-	for lo := 0; lo < len(ids); lo += enqueueBatch {
-		batch := ids[lo:min(lo+enqueueBatch, len(ids))]
-		if err := d.InTx(ctx, func(tx *db.Tx) error {
-			for _, id := range batch {
-				if err := work.WelcomeTx(ctx, tx, id); err != nil {
-					return err
-				}
+	if bulk {
+		for lo := 0; lo < len(ids); lo += importBatch {
+			batch := ids[lo:min(lo+importBatch, len(ids))]
+			if err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+				return work.WelcomeManyTx(ctx, tx, batch)
+			}); err != nil {
+				b.Fatal(err)
 			}
-			return nil
-		}); err != nil {
-			b.Fatal(err)
+		}
+	} else {
+		for lo := 0; lo < len(ids); lo += enqueueBatch {
+			batch := ids[lo:min(lo+enqueueBatch, len(ids))]
+			if err := d.InTx(ctx, func(tx *db.Tx) error {
+				for _, id := range batch {
+					if err := work.WelcomeTx(ctx, tx, id); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	enqueued := time.Since(start)

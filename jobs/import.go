@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -24,6 +25,8 @@ import (
 // ImportArgs runs a bulk user import recorded in user_imports.
 type ImportArgs struct {
 	ImportID uuid.UUID `json:"import_id"`
+	// SendWelcome enqueues a welcome email for each user inserted.
+	SendWelcome bool `json:"send_welcome,omitempty"`
 }
 
 // Kind names the job.
@@ -46,7 +49,7 @@ const (
 // requester already made one under the same idempotency key: then that one
 // is returned and nothing new is enqueued, so a client may retry the
 // request safely.
-func (j *Jobs) ImportTx(ctx context.Context, tx *db.Tx, requestedBy uuid.UUID, key, csvData, sourceURL string, now time.Time) (*rivertype.JobRow, bool, error) {
+func (j *Jobs) ImportTx(ctx context.Context, tx *db.Tx, requestedBy uuid.UUID, key, csvData, sourceURL string, sendWelcome bool, now time.Time) (*rivertype.JobRow, bool, error) {
 	if err := tx.Imports().LockKey(ctx, requestedBy, key); err != nil {
 		return nil, false, err
 	}
@@ -67,7 +70,7 @@ func (j *Jobs) ImportTx(ctx context.Context, tx *db.Tx, requestedBy uuid.UUID, k
 	if sourceURL != "" {
 		im.SourceURL = &sourceURL
 	}
-	job, err := j.insertTx(ctx, tx, ImportArgs{ImportID: im.ID}, nil, requestedBy)
+	job, err := j.insertTx(ctx, tx, ImportArgs{ImportID: im.ID, SendWelcome: sendWelcome}, nil, requestedBy)
 	if err != nil {
 		return nil, false, err
 	}
@@ -81,6 +84,7 @@ type importWorker struct {
 	log     *slog.Logger
 	allowed []string
 	cache   Invalidator
+	jobs    *Jobs
 }
 
 // NextRetry spaces import attempts 30 seconds apart per attempt; each
@@ -107,7 +111,11 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 		}
 		im.CSV = data
 	}
-	total, err := ImportCSV(ctx, w.db, w.cache, im.ID, im.RowsDone, strings.NewReader(im.CSV))
+	var welcome func(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error
+	if job.Args.SendWelcome {
+		welcome = w.jobs.WelcomeManyTx
+	}
+	total, err := ImportCSV(ctx, w.db, w.cache, im.ID, im.RowsDone, strings.NewReader(im.CSV), welcome)
 	if errors.Is(err, db.ErrImportMoved) {
 		return river.JobSnooze(time.Second) // another attempt moved on: continue from its position
 	}
@@ -122,8 +130,10 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 // batches from data row skip on. Every row is validated; bad rows are
 // recorded with their line and reason and the good ones go in. It returns
 // the number of data rows. After each batch, cached user lists are
-// invalidated (c may be nil).
-func ImportCSV(ctx context.Context, d *db.DB, c Invalidator, importID uuid.UUID, skip int, r io.Reader) (int, error) {
+// invalidated (c may be nil). inserted, when not nil, runs in each batch's
+// transaction with the ids of the users it inserted.
+func ImportCSV(ctx context.Context, d *db.DB, c Invalidator, importID uuid.UUID, skip int, r io.Reader,
+	inserted func(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error) (int, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -157,9 +167,9 @@ func ImportCSV(ctx context.Context, d *db.DB, c Invalidator, importID uuid.UUID,
 		if n == from {
 			return nil
 		}
-		inserted, err := d.ImportBatch(ctx, importID, from, n, rows, bad, time.Now())
+		count, err := d.ImportBatch(ctx, importID, from, n, rows, bad, time.Now(), inserted)
 		rows, bad, from = rows[:0], bad[:0], n
-		if inserted > 0 {
+		if count > 0 {
 			invalidate(ctx, c, "users")
 		}
 		return err

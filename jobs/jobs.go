@@ -164,7 +164,7 @@ func New(d *db.DB, sender Sender, cfg Config) (*Jobs, error) {
 	river.AddWorker(workers, &accountEmailWorker{mailer: m})
 	river.AddWorker(workers, &noticeWorker{mailer: m})
 	river.AddWorker(workers, &exportWorker{db: d, dir: cfg.ExportDir, mailer: m, log: cfg.Log})
-	river.AddWorker(workers, &importWorker{db: d, log: cfg.Log, allowed: cfg.ImportURLHosts, cache: cfg.Cache})
+	river.AddWorker(workers, &importWorker{db: d, log: cfg.Log, allowed: cfg.ImportURLHosts, cache: cfg.Cache, jobs: j})
 	river.AddWorker(workers, &maintenanceWorker{db: d, cfg: cfg})
 	j.worker, err = river.NewClient(riverpgxv5.New(d.Pool), &river.Config{
 		Logger:   cfg.Log,

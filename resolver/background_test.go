@@ -472,3 +472,48 @@ func TestPrivacy_DeleteMyAccountCancelledByLoggingIn(t *testing.T) {
 		t.Fatalf("after logging back in: purge_after %v, cancel events %d (%v)", purge, cancels, err)
 	}
 }
+
+// sendWelcome greets each user an import inserts, once, and nobody else:
+// not the rows refused, not the users of an import without it.
+func TestImports_SendWelcomeGreetsEachInsertedUser(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{workers: true})
+	_, admin := b.userWithSession(t, "admin@example.com", "admin", "admin")
+	q := `mutation($in: ImportUsersInput!) { importUsers(input: $in) { job { id } } }`
+	var out struct{ ImportUsers struct{ Job jobView } }
+	run := func(key, csv string, welcome bool) {
+		t.Helper()
+		r := b.doAs(t, admin, q, map[string]any{"in": map[string]any{"idempotencyKey": key, "csv": csv, "sendWelcome": welcome}})
+		if len(r.Errors) > 0 || json.Unmarshal(r.Data, &out) != nil {
+			t.Fatalf("importUsers: %s", r.Raw)
+		}
+		if j := b.waitJob(t, admin, out.ImportUsers.Job.ID); j.State != "COMPLETED" {
+			t.Fatalf("import job: %+v", j)
+		}
+	}
+	run("quiet", "email,username\nquiet@example.com,quiet\n", false)
+	var csv strings.Builder
+	csv.WriteString("email,username\nadmin@example.com,someone\n") // taken: refused
+	for i := range 1500 {                                          // two batches
+		fmt.Fprintf(&csv, "new%d@example.com,new%d\n", i, i)
+	}
+	run("greet", csv.String(), true)
+
+	sent := b.mail.waitFor(t, 1500)
+	time.Sleep(200 * time.Millisecond) // room for a duplicate to show up
+	sent = b.mail.waitFor(t, 1500)
+	greeted := map[string]int{}
+	for _, e := range sent {
+		if e.Subject == "Welcome to Usergraph" {
+			greeted[e.To]++
+		}
+	}
+	for i := range 1500 {
+		if to := fmt.Sprintf("new%d@example.com", i); greeted[to] != 1 {
+			t.Fatalf("%s greeted %d times, want once", to, greeted[to])
+		}
+	}
+	if len(greeted) != 1500 {
+		t.Errorf("%d addresses greeted, want the 1500 imported (not the admin, not the quiet import)", len(greeted))
+	}
+}

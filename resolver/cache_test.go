@@ -8,13 +8,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/db"
+	"github.com/usergraph/usergraph/ratelimit"
 	"github.com/usergraph/usergraph/redistest"
 	"github.com/usergraph/usergraph/resolver"
 	"github.com/usergraph/usergraph/server"
@@ -392,5 +396,158 @@ func TestEntityCache_ReadThroughWithExactInvalidation(t *testing.T) {
 	send(t, c, "POST", admin, `mutation($id: ID!) { updateUser(input: {id: $id, username: "ada2"}) { user { id } } }`, vars, nil).mustOK(t)
 	if r := send(t, a, "POST", admin, q, vars, nil).mustOK(t); !strings.Contains(r.body, `"ada2"`) {
 		t.Fatalf("after renaming the user: %s", r.body)
+	}
+}
+
+// directInstance is a production-like instance (no debug extensions) with
+// the response cache, persisted queries and a rate limit of points per
+// hour; direct reads how many answers it gave from the cache without
+// running GraphQL.
+func (b *bundle) directInstance(t testing.TB, store cache.Store, points int) (h http.Handler, direct func() float64) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	reg := prometheus.NewRegistry()
+	rc := cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags, Metrics: cache.NewMetrics(reg)})
+	res := resolver.New(b.db, resolver.Services{Sessions: b.sessions, Hasher: b.hasher,
+		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log), Cache: store},
+		resolver.Config{LoaderWait: time.Millisecond})
+	h = server.New(server.Config{
+		PersistedQueries: cache.NewPersistedQueries(store, b.db.PersistedQueries(), time.Hour, nil, log),
+		Responses:        rc,
+		RateLimit:        ratelimit.New(ratelimit.NewMemory(nil), points, time.Hour, log),
+	}, res, b.sessions, b.db, log)
+	return h, func() float64 {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "usergraph_cache_direct_answers_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+}
+
+// remaining is the X-RateLimit-Remaining of an answer.
+func (s sent) remaining(t testing.TB) int {
+	t.Helper()
+	n, err := strconv.Atoi(s.header.Get("X-RateLimit-Remaining"))
+	if err != nil {
+		t.Fatalf("X-RateLimit-Remaining %q: %s", s.header.Get("X-RateLimit-Remaining"), s.body)
+	}
+	return n
+}
+
+// A persisted request answered before is answered again straight from the
+// response cache, without running GraphQL, and nobody can tell but by the
+// time it takes: the same bytes and headers, changes seen at once, each
+// viewer's own answer, variables compared exactly, and the rate limit
+// charged once per request.
+func TestResponseCache_PersistedRequestsAnsweredDirectly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rs := redistest.Start(t)
+	log := slog.New(slog.DiscardHandler)
+	h, direct := b.directInstance(t, cache.NewRedis(rs.Client(t), cache.RedisConfig{}, log), 1_000_000)
+	_, admin := b.userWithSession(t, "admin@example.com", "admin", "admin")
+	_, admin2 := b.userWithSession(t, "admin2@example.com", "admin2", "admin")
+	ada := b.createUser(t, "ada@example.com", "ada")
+	q := `query Users($n: Int!) { users(first: $n) { nodes { username displayName } } }`
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": cache.QueryHash(q)}}
+	n5 := map[string]any{"n": 5}
+
+	registered := send(t, h, "POST", admin, q, n5, ext).mustOK(t)
+	full := send(t, h, "POST", admin, "", n5, ext).mustOK(t) // the full path, which the next ones learn from
+	if direct() != 0 {
+		t.Fatalf("%v answers given directly before any was learned", direct())
+	}
+	fast := send(t, h, "POST", admin, "", n5, ext).mustOK(t)
+	if direct() != 1 {
+		t.Fatalf("the repeated request ran GraphQL (%v direct answers)", direct())
+	}
+	if fast.body != full.body || fast.header.Get("Content-Type") != full.header.Get("Content-Type") {
+		t.Fatalf("direct answer differs:\n%s %q\n%s %q", fast.body, fast.header.Get("Content-Type"), full.body, full.header.Get("Content-Type"))
+	}
+	if cost := registered.remaining(t) - full.remaining(t); cost <= 0 || full.remaining(t)-fast.remaining(t) != cost {
+		t.Fatalf("charged %d by the full path and %d directly", cost, full.remaining(t)-fast.remaining(t))
+	}
+	if r := send(t, h, "POST", admin, "", n5, ext, "Accept", "application/graphql-response+json"); r.header.Get("Content-Type") != "application/graphql-response+json" || r.body != full.body {
+		t.Fatalf("with Accept: application/graphql-response+json: %q %s", r.header.Get("Content-Type"), r.body)
+	}
+	// Another admin shares the answer (the same permissions); an anonymous
+	// caller is refused, as ever.
+	if r := send(t, h, "POST", admin2, "", n5, ext).mustOK(t); r.body != full.body || direct() != 3 {
+		t.Fatalf("another admin: %v direct answers, %s", direct(), r.body)
+	}
+	if r := send(t, h, "POST", "", "", n5, ext); len(r.errors) == 0 || direct() != 3 {
+		t.Fatalf("anonymous caller: %v direct answers, %s", direct(), r.body)
+	}
+
+	// A change is seen at once.
+	send(t, h, "POST", admin, `mutation($id: ID!) { updateUser(input: {id: $id, displayName: "Countess"}) { user { id } } }`, map[string]any{"id": ada}, nil).mustOK(t)
+	if r := send(t, h, "POST", admin, "", n5, ext).mustOK(t); !strings.Contains(r.body, "Countess") {
+		t.Fatalf("after a rename: %s", r.body)
+	}
+
+	// Variables are compared as written: 5.0 is not an Int, whatever 5 has
+	// cached; another value is another answer.
+	raw := `{"variables":{"n":5.0},"extensions":{"persistedQuery":{"version":1,"sha256Hash":"` + cache.QueryHash(q) + `"}}}`
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+admin)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if !strings.Contains(rec.Body.String(), `"errors"`) {
+		t.Fatalf("n: 5.0 was answered: %s", rec.Body.String())
+	}
+	one := send(t, h, "POST", admin, "", map[string]any{"n": 1}, ext).mustOK(t)
+	if one.body == full.body || strings.Count(one.body, "username") != 1 {
+		t.Fatalf("n: 1 answered %s", one.body)
+	}
+
+	// GET: learned the same way, with the HTTP caching headers of the full path.
+	g1 := send(t, h, "GET", admin, "", n5, ext).mustOK(t)
+	before := direct()
+	g2 := send(t, h, "GET", admin, "", n5, ext).mustOK(t)
+	if direct() != before+1 || g2.body != g1.body || g2.header.Get("ETag") == "" || g2.header.Get("ETag") != g1.header.Get("ETag") ||
+		g2.header.Get("Cache-Control") != g1.header.Get("Cache-Control") {
+		t.Fatalf("GET answered directly: %v → %v, headers %v, first %v", before, direct(), g2.header, g1.header)
+	}
+	if r := send(t, h, "GET", admin, "", n5, ext, "If-None-Match", g1.header.Get("ETag")); r.status != http.StatusNotModified {
+		t.Fatalf("If-None-Match on a direct answer: %d", r.status)
+	}
+}
+
+// The rate limit applies to direct answers: a request past the budget is
+// refused with 429 and RATE_LIMITED, as on the full path.
+func TestResponseCache_DirectAnswersAreRateLimited(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rs := redistest.Start(t)
+	log := slog.New(slog.DiscardHandler)
+	_, admin := b.userWithSession(t, "admin@example.com", "admin", "admin")
+	q := `{ roles(first: 3) { nodes { name } } }`
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": cache.QueryHash(q)}}
+	probe, _ := b.directInstance(t, cache.NewRedis(rs.Client(t), cache.RedisConfig{}, log), 1_000_000)
+	r := send(t, probe, "POST", admin, q, nil, ext).mustOK(t)
+	cost := 1_000_000 - r.remaining(t)
+
+	h, direct := b.directInstance(t, cache.NewRedis(rs.Client(t), cache.RedisConfig{}, log), 3*cost)
+	send(t, h, "POST", admin, "", nil, ext).mustOK(t) // full path: learned
+	send(t, h, "POST", admin, "", nil, ext).mustOK(t) // direct
+	if direct() != 1 {
+		t.Fatalf("%v direct answers, want 1", direct())
+	}
+	// The budget is spent: the next request would be direct, and is refused.
+	// (The first was registered through the probe instance, whose budget is its own.)
+	send(t, h, "POST", admin, "", nil, ext).mustOK(t)
+	refused := send(t, h, "POST", admin, "", nil, ext)
+	if refused.status != http.StatusTooManyRequests || len(refused.errors) != 1 || refused.errors[0].Extensions["code"] != "RATE_LIMITED" || refused.remaining(t) != 0 {
+		t.Fatalf("over budget: %d %s", refused.status, refused.body)
+	}
+	if direct() != 2 {
+		t.Fatalf("%v direct answers, want 2 (the refused request is not one)", direct())
 	}
 }

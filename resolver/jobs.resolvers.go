@@ -66,7 +66,7 @@ func (r *mutationResolver) ImportUsers(ctx context.Context, input graph.ImportUs
 	var created bool
 	if err := r.write(ctx, func(tx *db.Tx) (change, error) {
 		var err error
-		row, created, err = r.jobs.ImportTx(ctx, tx, v.UserID, input.IdempotencyKey, csv, url, r.now())
+		row, created, err = r.jobs.ImportTx(ctx, tx, v.UserID, input.IdempotencyKey, csv, url, input.SendWelcome, r.now())
 		if err != nil {
 			return change{}, err
 		}

@@ -59,7 +59,7 @@ type Jobs interface {
 	// jobs.NoticeNewSignIn naming the new session).
 	NoticeTx(ctx context.Context, tx *db.Tx, userID uuid.UUID, notice string, sessionID uuid.UUID, at time.Time) error
 	ExportTx(ctx context.Context, tx *db.Tx, requestedBy uuid.UUID, kind, format string, filter model.UserFilter, now time.Time) (*rivertype.JobRow, *db.Export, error)
-	ImportTx(ctx context.Context, tx *db.Tx, requestedBy uuid.UUID, key, csv, sourceURL string, now time.Time) (*rivertype.JobRow, bool, error)
+	ImportTx(ctx context.Context, tx *db.Tx, requestedBy uuid.UUID, key, csv, sourceURL string, sendWelcome bool, now time.Time) (*rivertype.JobRow, bool, error)
 	ExportPath(e *db.Export) (path, name string)
 	Job(ctx context.Context, id int64) (*rivertype.JobRow, error)
 	List(ctx context.Context, f jobs.JobFilter, first int, after string) ([]*rivertype.JobRow, bool, error)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -52,17 +53,15 @@ func gate(next http.Handler, maxBody int64) http.Handler {
 				refuse(w, respType, http.StatusBadRequest, "BATCHING_NOT_SUPPORTED", "send one operation per request, not a batch")
 				return
 			}
-			var probe struct {
-				Query         *string        `json:"query"`
-				OperationName *string        `json:"operationName"`
-				Variables     map[string]any `json:"variables"`
-				Extensions    map[string]any `json:"extensions"`
-			}
-			if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(body, &probe) != nil {
+			probe := &graphQLRequest{}
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.UseNumber() // as gqlgen decodes: numbers keep their text
+			if len(trimmed) == 0 || trimmed[0] != '{' || dec.Decode(probe) != nil || !atEOF(dec) {
 				refuse(w, respType, http.StatusBadRequest, "BAD_REQUEST",
 					"the body must be a JSON object with query, operationName, variables and extensions")
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), graphQLRequestKey{}, probe))
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		default:
 			w.Header().Set("Allow", "GET, POST")
@@ -74,6 +73,23 @@ func gate(next http.Handler, maxBody int64) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// graphQLRequest is a POST body as the gate decoded it; the cached
+// persisted-query path reads it from the context instead of decoding again.
+type graphQLRequest struct {
+	Query         *string        `json:"query"`
+	OperationName *string        `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+	Extensions    map[string]any `json:"extensions"`
+}
+
+type graphQLRequestKey struct{}
+
+// atEOF reports whether only white space follows the value dec decoded.
+func atEOF(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return err == io.EOF
 }
 
 // responseType is the media type to answer with, from Accept; "" when

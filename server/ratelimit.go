@@ -28,21 +28,33 @@ func (costLimit) ExtensionName() string                   { return "CostRateLimi
 func (costLimit) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (c costLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	complexity := 1
-	if s, ok := oc.Stats.GetExtension("ComplexityLimit").(*extension.ComplexityStats); ok {
-		complexity = s.Complexity
+	// The cached persisted-query path charged this request already and,
+	// refused, sent it here for the error.
+	st := ratelimit.StateFrom(ctx).Get()
+	if st == nil {
+		complexity := 1
+		if s, ok := oc.Stats.GetExtension("ComplexityLimit").(*extension.ComplexityStats); ok {
+			complexity = s.Complexity
+		}
+		st = charge(ctx, c.l, complexity)
 	}
-	client := "ip:" + auth.RequestFrom(ctx).IP
-	if v := auth.ViewerFrom(ctx); v != nil {
-		client = "user:" + v.UserID.String()
-	}
-	st := c.l.Charge(ctx, client, ratelimit.CostOf(complexity))
-	ratelimit.StateFrom(ctx).Set(st)
 	if st.Limited {
 		return limitError("RATE_LIMITED", "this operation costs %d points and %d of %d are left until %s; see rateLimit",
 			st.Cost, st.Remaining, st.Limit, st.ResetAt.UTC().Format("15:04:05 MST"))
 	}
 	return nil
+}
+
+// charge takes an operation's cost from its client's budget (the viewer's,
+// or the address's when anonymous) and records the state for the headers.
+func charge(ctx context.Context, l *ratelimit.Limiter, complexity int) *ratelimit.Status {
+	client := "ip:" + auth.RequestFrom(ctx).IP
+	if v := auth.ViewerFrom(ctx); v != nil {
+		client = "user:" + v.UserID.String()
+	}
+	st := l.Charge(ctx, client, ratelimit.CostOf(complexity))
+	ratelimit.StateFrom(ctx).Set(st)
+	return &st
 }
 
 // rateLimitHeaders gives every /graphql response its budget in

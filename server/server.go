@@ -154,7 +154,11 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 
 	mux := http.NewServeMux()
 	graphqlCORS := corsFor(cfg.CORSOrigins)
-	var api http.Handler = cacheHeaders(srv)
+	var api http.Handler = srv
+	if cfg.Responses != nil && !cfg.Debug { // debug responses carry per-run extensions
+		api = newCachedPersisted(api, cfg.Responses, cfg.RateLimit, cfg.Metrics)
+	}
+	api = cacheHeaders(api)
 	if cfg.WriteMarks != nil {
 		api = readYourWrites(api, cfg.WriteMarks)
 	}

@@ -176,9 +176,19 @@ func (g gqlMetrics) InterceptResponse(ctx context.Context, next graphql.Response
 	if resp == nil || len(resp.Errors) > 0 {
 		outcome = "error"
 	}
-	g.m.operations.WithLabelValues(g.m.operationNames.label(name), typ, outcome).Inc()
-	g.m.opDuration.WithLabelValues(typ).Observe(time.Since(start).Seconds())
+	g.m.ObserveOperation(name, typ, outcome, time.Since(start))
 	return resp
+}
+
+// ObserveOperation records one GraphQL operation (outcome "ok" or
+// "error"); the HTTP layer calls it for operations it answers from the
+// response cache without running them.
+func (m *Metrics) ObserveOperation(name, typ, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.operations.WithLabelValues(m.operationNames.label(name), typ, outcome).Inc()
+	m.opDuration.WithLabelValues(typ).Observe(d.Seconds())
 }
 
 func (g gqlMetrics) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
