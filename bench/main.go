@@ -131,11 +131,12 @@ func run(ctx context.Context, o options) error {
 	}
 	step(fmt.Sprintf("seeding %d users with usergraph seed", o.users))
 	start := time.Now()
-	if out, err := tool("seed", "--users", strconv.Itoa(o.users), "--progress=false"); err != nil {
+	out, err := tool("seed", "--users", strconv.Itoa(o.users), "--progress=false")
+	if err != nil {
 		return fmt.Errorf("seed: %v\n%s", err, out)
 	}
 	seedTime := time.Since(start)
-	fmt.Printf("seeded %d users in %.1f s\n", o.users, seedTime.Seconds())
+	fmt.Printf("seeded %d users in %.1f s: %s", o.users, seedTime.Seconds(), out)
 	// A table in service has been vacuumed: its visibility map is current,
 	// so index-only scans skip the heap. Right after a bulk load it is not,
 	// and autovacuum would catch up during the first workloads, whose
