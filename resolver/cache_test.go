@@ -40,14 +40,20 @@ func (b *bundle) instanceWith(t testing.TB, store cache.Store, persistedOnly, re
 	if responses {
 		rc = cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags, Debug: true})
 	}
-	res := resolver.New(b.db, resolver.Services{Sessions: b.sessions, Hasher: b.hasher,
-		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log), Cache: store},
-		resolver.Config{LoaderWait: time.Millisecond})
 	return server.New(server.Config{Debug: true,
 		PersistedQueries: cache.NewPersistedQueries(store, b.db.PersistedQueries(), time.Hour, nil, log),
 		PersistedOnly:    persistedOnly,
 		Responses:        rc,
-	}, res, b.sessions, b.db, log)
+	}, b.cachingResolver(store), b.sessions, b.db, log)
+}
+
+// cachingResolver is the resolvers of an instance whose entity cache is
+// store.
+func (b *bundle) cachingResolver(store cache.Store) *resolver.Resolver {
+	log := slog.New(slog.DiscardHandler)
+	return resolver.New(b.db, resolver.Services{Sessions: b.sessions, Hasher: b.hasher,
+		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log), Cache: store},
+		resolver.Config{LoaderWait: time.Millisecond})
 }
 
 // sent is one answer of an instance, decoded.
@@ -408,14 +414,11 @@ func (b *bundle) directInstance(t testing.TB, store cache.Store, points int) (h 
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
 	rc := cache.NewResponses(store, cache.ResponseConfig{Viewer: server.CacheViewer, RootTags: resolver.RootCacheTags, Metrics: cache.NewMetrics(reg)})
-	res := resolver.New(b.db, resolver.Services{Sessions: b.sessions, Hasher: b.hasher,
-		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log), Cache: store},
-		resolver.Config{LoaderWait: time.Millisecond})
 	h = server.New(server.Config{
 		PersistedQueries: cache.NewPersistedQueries(store, b.db.PersistedQueries(), time.Hour, nil, log),
 		Responses:        rc,
 		RateLimit:        ratelimit.New(ratelimit.NewMemory(nil), points, time.Hour, log),
-	}, res, b.sessions, b.db, log)
+	}, b.cachingResolver(store), b.sessions, b.db, log)
 	return h, func() float64 {
 		families, err := reg.Gather()
 		if err != nil {
