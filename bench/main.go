@@ -152,13 +152,26 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("admin create: %v\n%s", err, out)
 	}
 
-	// Two instances: the response cache off for Q1-Q6 and the mutations,
-	// so they measure the work itself; on for Q7. The request budget and
-	// the login address limit are off: one client sends everything.
+	// Two API instances: the response cache off for Q1-Q6 and the
+	// mutations, so they measure the work itself; on for Q7. The request
+	// budget and the login address limit are off: one client sends
+	// everything. Jobs run in a worker process of their own, as in
+	// production, so the export (X1) can be measured apart.
+	exportDir := filepath.Join(work, "exports")
+	env = append(env, "EXPORT_DIR="+exportDir, "REDIS_URL="+redisURL)
+	step("starting usergraph worker")
+	worker := exec.CommandContext(ctx, bin, "worker")
+	worker.Env = append(env, "EMAIL_CONCURRENCY=50")
+	workerLog, _ := os.Create(filepath.Join(work, "worker.log"))
+	worker.Stdout, worker.Stderr = workerLog, workerLog
+	if err := worker.Start(); err != nil {
+		return fmt.Errorf("usergraph worker: %w", err)
+	}
+	defer func() { _ = worker.Process.Signal(os.Interrupt); _ = worker.Wait() }()
 	start2 := func(name string, extra ...string) (*exec.Cmd, string, string, error) {
 		addr, metricsAddr := freeAddr(), freeAddr()
 		cmd := exec.CommandContext(ctx, bin, "serve")
-		cmd.Env = append(append(env, "ADDR="+addr, "MODE=production", "REDIS_URL="+redisURL, "METRICS_ADDR="+metricsAddr,
+		cmd.Env = append(append(env, "ADDR="+addr, "MODE=production", "WORKERS=false", "METRICS_ADDR="+metricsAddr,
 			"RATE_LIMIT_POINTS=0", "LOGIN_IP_LIMIT=100000000", "DRAIN_DELAY=0s", "PUBLIC_URL=http://"+addr,
 			"PPROF="+strconv.FormatBool(o.profiles)), extra...)
 		logf, _ := os.Create(filepath.Join(work, name+".log"))
@@ -276,8 +289,14 @@ func run(ctx context.Context, o options) error {
 	for _, r := range results {
 		rss = max(rss, r.rss)
 	}
+	var export string
+	if o.only == "" || strings.Contains(","+o.only+",", ",X1,") {
+		if export, err = exportAll(api, token, worker.Process.Pid, o.users); err != nil {
+			return err
+		}
+	}
 	jobs := jobThroughput(ctx)
-	return report(o, results, seedTime, rss, jobs)
+	return report(o, results, seedTime, rss, jobs, export)
 }
 
 func step(s string) { fmt.Fprintf(os.Stderr, "== %s\n", s) }
@@ -506,7 +525,42 @@ func jobThroughput(ctx context.Context) string {
 	return strings.Join(figures, "; ") + ", 50 email workers, end to end"
 }
 
-func report(o options, results []result, seed time.Duration, rss int64, jobs string) error {
+// exportAll is X1: requestUserExport of every user as CSV, worked by the
+// worker process, whose peak RSS it reports with the time from request to
+// finished file.
+func exportAll(api, token string, workerPID, users int) (string, error) {
+	step(fmt.Sprintf("X1: exporting all %d users to CSV (usergraph worker)", users))
+	resetPeakRSS(workerPID)
+	start := time.Now()
+	out, err := post(api+"/graphql", token, gql(`mutation { requestUserExport(input: {format: CSV}) { job { id } } }`, nil))
+	if err != nil {
+		return "", fmt.Errorf("X1: %w", err)
+	}
+	id := out["data"].(map[string]any)["requestUserExport"].(map[string]any)["job"].(map[string]any)["id"].(string)
+	for time.Since(start) < 10*time.Minute {
+		time.Sleep(250 * time.Millisecond)
+		out, err := post(api+"/graphql", token, gql(`query($id: ID!) { job(id: $id) { state lastError export { rows bytes } } }`, map[string]any{"id": id}))
+		if err != nil {
+			return "", fmt.Errorf("X1: %w", err)
+		}
+		job := out["data"].(map[string]any)["job"].(map[string]any)
+		switch job["state"] {
+		case "COMPLETED":
+			took := time.Since(start)
+			e := job["export"].(map[string]any)
+			return fmt.Sprintf("%.0f rows, %.0f MiB of CSV in %.1f s; the worker's peak RSS %.0f MiB", e["rows"], e["bytes"].(float64)/(1<<20),
+				took.Seconds(), float64(peakRSS(workerPID))/(1<<20)), nil
+		case "CANCELLED", "DISCARDED":
+			return "", fmt.Errorf("X1: the export ended %v: %v", job["state"], job["lastError"])
+		}
+		if job["lastError"] != nil {
+			return "", fmt.Errorf("X1: the export failed an attempt: %v", job["lastError"])
+		}
+	}
+	return "", fmt.Errorf("X1: the export did not finish in 10 minutes")
+}
+
+func report(o options, results []result, seed time.Duration, rss int64, jobs, export string) error {
 	host, _ := os.Hostname()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Usergraph benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
@@ -523,6 +577,9 @@ func report(o options, results []result, seed time.Duration, rss int64, jobs str
 			r.P99.Round(10*time.Microsecond), num(r.stmtsPerReq), num(r.cpuMsPerReq), rss, r.Errors)
 	}
 	fmt.Fprintf(&b, "\nServer peak RSS over the whole run: %.0f MiB. J1: %s.\n", float64(rss)/(1<<20), jobs)
+	if export != "" {
+		fmt.Fprintf(&b, "X1 (export every user to CSV): %s.\n", export)
+	}
 	fmt.Print(b.String())
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err

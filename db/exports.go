@@ -119,26 +119,35 @@ type ExportedUser struct {
 // without holding them in memory: the rows come off the wire one by one.
 // fn's *ExportedUser is reused between calls.
 func (s *UserStore) StreamUsers(ctx context.Context, f model.UserFilter, fn func(*ExportedUser) error) error {
-	rows, err := s.filtered(ctx, f).Select(`u.id, u.email, u.username, u.display_name, u.status, u.email_verified_at,
-		u.last_login_at, u.created_at,
-		coalesce((SELECT string_agg(r.name, ';' ORDER BY r.name) FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-		          WHERE ur.user_id = u.id), '') AS roles`).Order("u.created_at, u.id").Rows()
-	if err != nil {
-		return translate("error exporting users", err)
-	}
-	defer rows.Close()
-	var u ExportedUser
-	for rows.Next() {
-		u = ExportedUser{}
-		if err := rows.Scan(&u.ID, &u.Email, &u.Username, &u.DisplayName, &u.Status, &u.EmailVerifiedAt,
-			&u.LastLoginAt, &u.CreatedAt, &u.Roles); err != nil {
-			return translate("error reading exported user", err)
-		}
-		if err := fn(&u); err != nil {
+	// One statement reads every user while the file is written, for as
+	// long as that takes: a million users outlast the per-statement
+	// timeout meant for API reads. The job's own timeout (its context)
+	// bounds it instead, and the transaction gives the file one snapshot.
+	return translate("error exporting users", s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SET LOCAL statement_timeout = 0").Error; err != nil {
 			return err
 		}
-	}
-	return translate("error exporting users", rows.Err())
+		rows, err := (&UserStore{db: tx}).filtered(ctx, f).Select(`u.id, u.email, u.username, u.display_name, u.status, u.email_verified_at,
+			u.last_login_at, u.created_at,
+			coalesce((SELECT string_agg(r.name, ';' ORDER BY r.name) FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+			          WHERE ur.user_id = u.id), '') AS roles`).Order("u.created_at, u.id").Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var u ExportedUser
+		for rows.Next() {
+			u = ExportedUser{}
+			if err := rows.Scan(&u.ID, &u.Email, &u.Username, &u.DisplayName, &u.Status, &u.EmailVerifiedAt,
+				&u.LastLoginAt, &u.CreatedAt, &u.Roles); err != nil {
+				return fmt.Errorf("error reading exported user: %w", err)
+			}
+			if err := fn(&u); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}))
 }
 
 // PersonalData is everything stored about one user, as a JSON document built
