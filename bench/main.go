@@ -576,7 +576,11 @@ func report(o options, results []result, seed time.Duration, rss int64, jobs, ex
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %d |\n", r.name, r.what, r.RPS, pct(r.ratio), r.P50.Round(10*time.Microsecond),
 			r.P99.Round(10*time.Microsecond), num(r.stmtsPerReq), num(r.cpuMsPerReq), rss, r.Errors)
 	}
-	fmt.Fprintf(&b, "\nServer peak RSS over the whole run: %.0f MiB. J1: %s.\n", float64(rss)/(1<<20), jobs)
+	b.WriteString("\n")
+	if rss > 0 {
+		fmt.Fprintf(&b, "Server peak RSS over the whole run: %.0f MiB. ", float64(rss)/(1<<20))
+	}
+	fmt.Fprintf(&b, "J1: %s.\n", jobs)
 	if export != "" {
 		fmt.Fprintf(&b, "X1 (export every user to CSV): %s.\n", export)
 	}
