@@ -422,9 +422,12 @@ func workloads(ctx context.Context, pgURL, api, token string) ([]workload, error
 	}
 	q5 := strings.Replace(q1, "users(first: 50)", fmt.Sprintf("users(first: 50, after: %q)", db.UserCursorAt(at, deepID)), 1)
 	q5 = strings.Replace(q5, "query Q1", "query Q5", 1)
-	// A name with digits, as an admin types it. (A digits-only term such as
-	// "4242" is a known planner misestimate, see the README.)
+	// A name with digits, as an admin types it; then the terms PostgreSQL
+	// misjudges by their length: digits only (rare, guessed common) and a
+	// common name (guessed rare).
 	q6 := `query Q6 { users(first: 50, filter: {search: "hopper12"}) { nodes { id email username } } }`
+	q6d := strings.NewReplacer("Q6", "Q6d", "hopper12", "4242").Replace(q6)
+	q6c := strings.NewReplacer("Q6", "Q6c", "hopper12", "hopper").Replace(q6)
 	hash := cache.QueryHash(q2)
 	apq := func(withQuery bool) string {
 		m := map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}}
@@ -444,6 +447,8 @@ func workloads(ctx context.Context, pgURL, api, token string) ([]workload, error
 		{name: "Q4", what: "node(id:) of 1,000 random users", bodies: q4},
 		{name: "Q5", what: "a page at 90% of the list", bodies: []string{gql(q5, nil)}},
 		{name: "Q6", what: `users(filter: {search: "hopper12"}): trigram substring search`, bodies: []string{gql(q6, nil)}},
+		{name: "Q6d", what: `Q6 with "4242": rare, guessed common`, bodies: []string{gql(q6d, nil)}},
+		{name: "Q6c", what: `Q6 with "hopper": common, guessed rare`, bodies: []string{gql(q6c, nil)}},
 		{name: "Q7", what: "Q2 as a persisted query, response cache warm", bodies: []string{apq(false)}, cached: true},
 		{name: "M1", what: "createUser (welcome email job enqueued)",
 			bodies: []string{gql(`mutation { createUser(input: {email: "bench%d@example.net", username: "bench%d"}) { user { id } } }`, nil)}, unique: true},

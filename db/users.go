@@ -108,20 +108,75 @@ func (s *UserStore) filtered(ctx context.Context, f model.UserFilter) *gorm.DB {
 
 // List returns one page of the live users matching f, reading only cols.
 func (s *UserStore) List(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page) (Window[model.User], error) {
-	q, err := s.listQuery(ctx, cols, f, o, p)
+	if f.Search != "" {
+		var w Window[model.User]
+		err := readTx(ctx, s.db, func(tx *gorm.DB) error {
+			store := &UserStore{db: tx}
+			sparse, err := store.planSearch(ctx, f)
+			if err != nil {
+				return err
+			}
+			w, err = store.page(ctx, cols, f, o, p, sparse)
+			return err
+		})
+		return w, translate("error listing users", err)
+	}
+	w, err := s.page(ctx, cols, f, o, p, false)
+	return w, translate("error listing users", err)
+}
+
+func (s *UserStore) page(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page, sparse bool) (Window[model.User], error) {
+	q, err := s.listQuery(ctx, cols, f, o, p, sparse)
 	if err != nil {
 		return Window[model.User]{}, err
 	}
 	cols |= o.column()
 	rows, err := scanRows(q, p.Limit+1, func(u *model.User) []any { return bindUser(u, cols, nil) })
 	if err != nil {
-		return Window[model.User]{}, translate("error listing users", err)
+		return Window[model.User]{}, err
 	}
 	return window(rows, p, o.key(), o.value), nil
 }
 
-// listQuery builds List's statement; tests EXPLAIN it.
-func (s *UserStore) listQuery(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page) (*gorm.DB, error) {
+// sparseSearch is the most matches a search may have for its page to be
+// read from the trigram index and sorted. A term matching more is dense
+// enough that walking the order's index finds a page sooner: at a million
+// users, at most 1,000 rows per match on the page. Counting costs a heap
+// read per match, so the bound is also the probe's cost.
+const sparseSearch = 1000
+
+// planSearch chooses how the next statements of tx (a transaction) find a
+// search's page, and reports whether the search is sparse. PostgreSQL
+// guesses how many users a LIKE '%term%' matches from the term's length
+// alone: it takes "4242" for a common term and walks the whole creation
+// order looking for a rare one (650 ms at a million users), and takes
+// "hopper" for a rare one and sorts 33,000 matches (300 ms). So it counts,
+// through the trigram index and up to sparseSearch, and then rules out the
+// plan that would be slow.
+func (s *UserStore) planSearch(ctx context.Context, f model.UserFilter) (sparse bool, err error) {
+	// Bitmap scans only: the count reads the trigram index. No parallel
+	// workers either: starting them costs more than these statements.
+	if err := s.db.WithContext(ctx).Exec(`SELECT set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'off', true),
+		set_config('max_parallel_workers_per_gather', '0', true)`).Error; err != nil {
+		return false, err
+	}
+	var n int
+	if err := s.db.WithContext(ctx).Raw("SELECT count(*) FROM (?) AS m", s.filtered(ctx, f).Select("1").Limit(sparseSearch)).Scan(&n).Error; err != nil {
+		return false, err
+	}
+	if n < sparseSearch {
+		return true, nil // and the page too comes from the trigram index
+	}
+	// Dense: walk the index of the page's order, which hands rows over in
+	// order (PostgreSQL, believing the term rare, would otherwise scan and
+	// sort every match).
+	return false, s.db.WithContext(ctx).Exec(`SELECT set_config('enable_indexscan', 'on', true), set_config('enable_bitmapscan', 'off', true),
+		set_config('enable_sort', 'off', true)`).Error
+}
+
+// listQuery builds List's statement; tests EXPLAIN it. sparse is
+// planSearch's answer for a search.
+func (s *UserStore) listQuery(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page, sparse bool) (*gorm.DB, error) {
 	conds, args, orderBy, limit, err := p.seek(o.key(), o.Direction)
 	if err != nil {
 		return nil, err
@@ -131,10 +186,13 @@ func (s *UserStore) listQuery(ctx context.Context, cols Columns, f model.UserFil
 		q = q.Where(c, args[2*i], args[2*i+1])
 	}
 	q = q.Order(orderBy)
-	if f.Search != "" {
-		// How many users a search term matches decides the plan (trigram
-		// index or walking the order's index), so a search is planned for
-		// its term each time; a LIMIT parameter keeps it so.
+	if f.Search != "" && sparse {
+		// The two ways planSearch finds a page must be two statements:
+		// PostgreSQL may keep a prepared statement's plan across
+		// executions, whatever planner settings each runs under, and a
+		// plan made for a sparse term must never serve a dense one. The
+		// LIMIT tells them apart: a parameter here, written into the SQL
+		// for a dense term as for every other list.
 		return q.Limit(limit), nil
 	}
 	return q.Clauses(pageLimit(limit)), nil
