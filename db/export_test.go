@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"strings"
 
 	"gorm.io/gorm"
 
@@ -13,7 +12,7 @@ import (
 // so tests can EXPLAIN it.
 func ListUsersSQL(d *DB, cols Columns, f model.UserFilter, o UserOrder, p Page) string {
 	return d.Gorm.ToSQL(func(tx *gorm.DB) *gorm.DB {
-		q, err := (&UserStore{db: tx}).listQuery(context.Background(), cols, f, o, p, false)
+		q, err := (&UserStore{db: tx}).listQuery(context.Background(), cols, f, o, p)
 		if err != nil {
 			panic(err)
 		}
@@ -27,31 +26,17 @@ func CursorOf(o UserOrder, u *model.User) string {
 	return encodeCursor(o.key().Tag, v, id)
 }
 
-// SearchPlan plans a search as List does and returns whether it counted the
-// search sparse, with PostgreSQL's plan for its page under that choice.
-func SearchPlan(d *DB, cols Columns, f model.UserFilter, o UserOrder, p Page) (sparse bool, plan string, err error) {
-	ctx := context.Background()
-	page := ListUsersSQL(d, cols, f, o, p)
-	err = readTx(ctx, d.Gorm, func(tx *gorm.DB) error {
-		var err error
-		if sparse, err = (&UserStore{db: tx}).planSearch(ctx, f); err != nil {
-			return err
-		}
-		rows, err := tx.Raw("EXPLAIN " + page).Rows()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var lines []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				return err
+// SearchSQL renders the two statements of a search (see searchWalk),
+// values inlined, so tests can EXPLAIN them.
+func SearchSQL(d *DB, cols Columns, f model.UserFilter, o UserOrder, p Page) (walk, collect string) {
+	render := func(pick func(walk, collect *gorm.DB) *gorm.DB) string {
+		return d.Gorm.ToSQL(func(tx *gorm.DB) *gorm.DB {
+			w, c, err := (&UserStore{db: tx}).searchQueries(context.Background(), cols, f, o, p)
+			if err != nil {
+				panic(err)
 			}
-			lines = append(lines, line)
-		}
-		plan = strings.Join(lines, "\n")
-		return rows.Err()
-	})
-	return sparse, plan, err
+			return pick(w, c).Scan(&[]model.User{})
+		})
+	}
+	return render(func(w, _ *gorm.DB) *gorm.DB { return w }), render(func(_, c *gorm.DB) *gorm.DB { return c })
 }

@@ -43,18 +43,6 @@ func PinnedToPrimary(ctx context.Context) bool {
 	return v
 }
 
-// readTx runs fn in a read-only transaction where a read on g would run: a
-// healthy replica (dbresolver's policy picks it), or the primary when ctx is
-// pinned to it or there are no replicas. A transaction of reads gives them
-// one snapshot and SET LOCAL settings for its statements.
-func readTx(ctx context.Context, g *gorm.DB, fn func(tx *gorm.DB) error) error {
-	q := g.WithContext(ctx)
-	if !PinnedToPrimary(ctx) {
-		q = q.Clauses(dbresolver.Read)
-	}
-	return q.Transaction(fn, &sql.TxOptions{ReadOnly: true})
-}
-
 // replicas routes gorm's reads to healthy streaming replicas through gorm's
 // dbresolver plugin, and to the primary when none is healthy. It is the
 // plugin's Policy: dbresolver hands it the replica pools, and the primary's

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,9 @@ type UserStore struct {
 // userSearchExpr must match the expression of users_search_trgm_idx exactly,
 // or PostgreSQL cannot use the trigram index.
 const userSearchExpr = "(u.email || ' ' || lower(u.username) || ' ' || lower(u.display_name))"
+
+// searchPattern is the LIKE pattern of a search term: a substring, any case.
+func searchPattern(term string) string { return "%" + escapeLike(strings.ToLower(term)) + "%" }
 
 // UserOrder is a validated sort order of user listings.
 type UserOrder struct {
@@ -88,7 +92,7 @@ func (s *UserStore) filtered(ctx context.Context, f model.UserFilter) *gorm.DB {
 		q = q.Where("EXISTS (SELECT 1 FROM group_members gm WHERE gm.user_id = u.id AND gm.group_id = ?)", *f.GroupID)
 	}
 	if f.Search != "" {
-		q = q.Where(userSearchExpr+" LIKE ?", "%"+escapeLike(strings.ToLower(f.Search))+"%")
+		q = q.Where(userSearchExpr+" LIKE ?", searchPattern(f.Search))
 	}
 	if f.CreatedAfter != nil {
 		q = q.Where("u.created_at > ?", *f.CreatedAfter)
@@ -109,74 +113,83 @@ func (s *UserStore) filtered(ctx context.Context, f model.UserFilter) *gorm.DB {
 // List returns one page of the live users matching f, reading only cols.
 func (s *UserStore) List(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page) (Window[model.User], error) {
 	if f.Search != "" {
-		var w Window[model.User]
-		err := readTx(ctx, s.db, func(tx *gorm.DB) error {
-			store := &UserStore{db: tx}
-			sparse, err := store.planSearch(ctx, f)
-			if err != nil {
-				return err
-			}
-			w, err = store.page(ctx, cols, f, o, p, sparse)
-			return err
-		})
-		return w, translate("error listing users", err)
+		return s.search(ctx, cols, f, o, p)
 	}
-	w, err := s.page(ctx, cols, f, o, p, false)
-	return w, translate("error listing users", err)
-}
-
-func (s *UserStore) page(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page, sparse bool) (Window[model.User], error) {
-	q, err := s.listQuery(ctx, cols, f, o, p, sparse)
+	q, err := s.listQuery(ctx, cols, f, o, p)
 	if err != nil {
 		return Window[model.User]{}, err
 	}
-	cols |= o.column()
-	rows, err := scanRows(q, p.Limit+1, func(u *model.User) []any { return bindUser(u, cols, nil) })
+	rows, err := s.rows(q, cols, o, p)
 	if err != nil {
-		return Window[model.User]{}, err
+		return Window[model.User]{}, translate("error listing users", err)
 	}
 	return window(rows, p, o.key(), o.value), nil
 }
 
-// sparseSearch is the most matches a search may have for its page to be
-// read from the trigram index and sorted. A term matching more is dense
-// enough that walking the order's index finds a page sooner: at a million
-// users, at most 1,000 rows per match on the page. Counting costs a heap
-// read per match, so the bound is also the probe's cost.
-const sparseSearch = 1000
-
-// planSearch chooses how the next statements of tx (a transaction) find a
-// search's page, and reports whether the search is sparse. PostgreSQL
-// guesses how many users a LIKE '%term%' matches from the term's length
-// alone: it takes "4242" for a common term and walks the whole creation
-// order looking for a rare one (650 ms at a million users), and takes
-// "hopper" for a rare one and sorts 33,000 matches (300 ms). So it counts,
-// through the trigram index and up to sparseSearch, and then rules out the
-// plan that would be slow.
-func (s *UserStore) planSearch(ctx context.Context, f model.UserFilter) (sparse bool, err error) {
-	// Bitmap scans only: the count reads the trigram index. No parallel
-	// workers either: starting them costs more than these statements.
-	if err := s.db.WithContext(ctx).Exec(`SELECT set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'off', true),
-		set_config('max_parallel_workers_per_gather', '0', true)`).Error; err != nil {
-		return false, err
-	}
-	var n int
-	if err := s.db.WithContext(ctx).Raw("SELECT count(*) FROM (?) AS m", s.filtered(ctx, f).Select("1").Limit(sparseSearch)).Scan(&n).Error; err != nil {
-		return false, err
-	}
-	if n < sparseSearch {
-		return true, nil // and the page too comes from the trigram index
-	}
-	// Dense: walk the index of the page's order, which hands rows over in
-	// order (PostgreSQL, believing the term rare, would otherwise scan and
-	// sort every match).
-	return false, s.db.WithContext(ctx).Exec(`SELECT set_config('enable_indexscan', 'on', true), set_config('enable_bitmapscan', 'off', true),
-		set_config('enable_sort', 'off', true)`).Error
+func (s *UserStore) rows(q *gorm.DB, cols Columns, o UserOrder, p Page) ([]model.User, error) {
+	cols |= o.column()
+	return scanRows(q, p.Limit+1, func(u *model.User) []any { return bindUser(u, cols, nil) })
 }
 
-// listQuery builds List's statement; tests EXPLAIN it. sparse is
-// planSearch's answer for a search.
-func (s *UserStore) listQuery(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page, sparse bool) (*gorm.DB, error) {
+// searchWalk is how many users, in the page's order, a search reads before
+// it falls back on the trigram index.
+//
+// PostgreSQL guesses how many users a LIKE '%term%' matches from the term's
+// length alone, and a wrong guess is slow at a million users: it takes
+// "4242" for common and walks the whole creation order looking for a rare
+// term (650 ms), and takes "hopper" for rare and sorts 33,000 matches
+// (300 ms). So a search does not let it guess. It walks the order for at
+// most searchWalk users: a term that fills the page there is common enough
+// for walking to be the fast way, and the page is done in one statement. A
+// term that does not is rare (fewer than one match in 40 users), so its
+// matches are few, and the second statement collects them through the
+// trigram index and sorts them.
+const searchWalk = 2000
+
+// search is List for a search: see searchWalk.
+func (s *UserStore) search(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page) (Window[model.User], error) {
+	walk, collect, err := s.searchQueries(ctx, cols, f, o, p)
+	if err != nil {
+		return Window[model.User]{}, err
+	}
+	rows, err := s.rows(walk, cols, o, p)
+	if err == nil && len(rows) <= p.Limit {
+		rows, err = s.rows(collect, cols, o, p)
+	}
+	if err != nil {
+		return Window[model.User]{}, translate("error searching users", err)
+	}
+	return window(rows, p, o.key(), o.value), nil
+}
+
+// searchQueries builds search's two statements; tests EXPLAIN them.
+func (s *UserStore) searchQueries(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page) (walk, collect *gorm.DB, err error) {
+	conds, args, orderBy, limit, err := p.seek(o.key(), o.Direction)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyset := func(q *gorm.DB) *gorm.DB {
+		for i, c := range conds {
+			q = q.Where(c, args[2*i], args[2*i+1])
+		}
+		return q
+	}
+	list := (cols | o.column()).list("u", userColumnNames)
+	others := f
+	others.Search = ""
+	walked := keyset(s.filtered(ctx, others).Select("u.*")).Order(orderBy).Clauses(pageLimit(searchWalk))
+	walk = s.db.WithContext(ctx).Table("(?) AS u", walked).Select(list).
+		Where(userSearchExpr+" LIKE ?", searchPattern(f.Search)).Order(orderBy).Clauses(pageLimit(limit))
+	// MATERIALIZED: all the matches first, from the trigram index, so that
+	// PostgreSQL cannot walk the order instead.
+	matches := keyset(s.filtered(ctx, f).Select("u.id"))
+	collect = s.db.WithContext(ctx).Raw("WITH m AS MATERIALIZED (?) SELECT "+list+" FROM users u JOIN m ON m.id = u.id ORDER BY "+
+		orderBy+" LIMIT "+strconv.Itoa(limit), matches)
+	return walk, collect, nil
+}
+
+// listQuery builds List's statement without a search; tests EXPLAIN it.
+func (s *UserStore) listQuery(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page) (*gorm.DB, error) {
 	conds, args, orderBy, limit, err := p.seek(o.key(), o.Direction)
 	if err != nil {
 		return nil, err
@@ -185,17 +198,7 @@ func (s *UserStore) listQuery(ctx context.Context, cols Columns, f model.UserFil
 	for i, c := range conds {
 		q = q.Where(c, args[2*i], args[2*i+1])
 	}
-	q = q.Order(orderBy)
-	if f.Search != "" && sparse {
-		// The two ways planSearch finds a page must be two statements:
-		// PostgreSQL may keep a prepared statement's plan across
-		// executions, whatever planner settings each runs under, and a
-		// plan made for a sparse term must never serve a dense one. The
-		// LIMIT tells them apart: a parameter here, written into the SQL
-		// for a dense term as for every other list.
-		return q.Limit(limit), nil
-	}
-	return q.Clauses(pageLimit(limit)), nil
+	return q.Order(orderBy).Clauses(pageLimit(limit)), nil
 }
 
 // Count counts the live users matching f.
