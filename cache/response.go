@@ -14,6 +14,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/usergraph/usergraph/telemetry"
 )
 
 // Tagged is implemented by results that name what they were read from
@@ -222,10 +224,7 @@ func (r *Responses) InterceptResponse(ctx context.Context, next graphql.Response
 	vars, _ := json.Marshal(oc.Variables) // map keys sorted: canonical
 	key := r.key(ctx, oc.RawQuery, oc.OperationName, vars, pol)
 	plan := func() *Plan {
-		name, typ := oc.OperationName, string(oc.Operation.Operation)
-		if name == "" {
-			name = oc.Operation.Name
-		}
+		name, typ := telemetry.OperationOf(oc)
 		complexity := 1
 		if s, ok := oc.Stats.GetExtension("ComplexityLimit").(*extension.ComplexityStats); ok {
 			complexity = s.Complexity

@@ -55,16 +55,14 @@ const AuditList = "audit"
 // PostgreSQL skip the months outside it.
 func (s *AuditStore) List(ctx context.Context, f AuditFilter, p Page) (Window[AuditEvent], error) {
 	key := sortKey{Tag: AuditList, Column: "a.occurred_at", IDCol: "a.id", Time: true}
-	conds, args, orderBy, limit, err := p.seek(key, model.Desc)
+	sk, err := p.seek(key, model.Desc)
 	if err != nil {
 		return Window[AuditEvent]{}, err
 	}
 	q := s.listQuery(ctx, f)
-	for i, c := range conds {
-		q = q.Where(c, args[2*i], args[2*i+1])
-	}
+	q = sk.where(q)
 	var rows []AuditEvent
-	if err := q.Order(orderBy).Limit(limit).Find(&rows).Error; err != nil {
+	if err := q.Order(sk.orderBy).Limit(sk.limit).Find(&rows).Error; err != nil {
 		return Window[AuditEvent]{}, translate("error listing audit events", err)
 	}
 	return window(rows, p, key, func(e *AuditEvent) (any, uuid.UUID) { return e.OccurredAt, e.ID }), nil

@@ -32,16 +32,14 @@ func groupColumns(cols Columns, o NamedOrder) Columns {
 // List returns one page of groups.
 func (s *GroupStore) List(ctx context.Context, cols Columns, o NamedOrder, p Page) (Window[model.Group], error) {
 	key := o.key(GroupsList, "g")
-	conds, args, orderBy, limit, err := p.seek(key, o.Direction)
+	sk, err := p.seek(key, o.Direction)
 	if err != nil {
 		return Window[model.Group]{}, err
 	}
 	cols = groupColumns(cols, o)
 	q := s.db.WithContext(ctx).Table("groups AS g").Select(cols.list("g", groupColumnNames))
-	for i, c := range conds {
-		q = q.Where(c, args[2*i], args[2*i+1])
-	}
-	rows, err := scanRows(q.Order(orderBy).Clauses(pageLimit(limit)), limit, func(g *model.Group) []any { return bindGroup(g, cols, nil) })
+	q = sk.where(q)
+	rows, err := scanRows(q.Order(sk.orderBy).Clauses(pageLimit(sk.limit)), sk.limit, func(g *model.Group) []any { return bindGroup(g, cols, nil) })
 	if err != nil {
 		return Window[model.Group]{}, translate("error listing groups", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/usergraph/usergraph/model"
@@ -147,10 +148,31 @@ func decodeCursor(arg, tag, s string) (*Cursor, error) {
 	return &Cursor{Value: parts[1], ID: id}, nil
 }
 
-// seek returns the WHERE conditions (with their arguments), the ORDER BY and
-// the LIMIT for p over key in direction dir. It reads one row more than asked
-// so the caller can tell whether another page exists.
-func (p Page) seek(key sortKey, dir model.OrderDirection) (conds []string, args []any, orderBy string, limit int, err error) {
+// seeking is where a page starts in its order: the conditions past its
+// cursors (each with two arguments, the sort value and the id), the ORDER BY
+// and the LIMIT, which reads one row more than asked so the caller can tell
+// whether another page exists.
+type seeking struct {
+	conds   []string
+	args    []any
+	orderBy string
+	limit   int
+}
+
+// where adds the conditions past the page's cursors to q.
+func (s seeking) where(q *gorm.DB) *gorm.DB {
+	for i, c := range s.conds {
+		q = q.Where(c, s.args[2*i], s.args[2*i+1])
+	}
+	return q
+}
+
+// seek returns how p's rows over key in direction dir are read.
+func (p Page) seek(key sortKey, dir model.OrderDirection) (seeking, error) {
+	var (
+		conds []string
+		args  []any
+	)
 	asc := dir != model.Desc
 	bound := func(c *Cursor, after bool) error {
 		v, err := key.value(c)
@@ -167,15 +189,15 @@ func (p Page) seek(key sortKey, dir model.OrderDirection) (conds []string, args 
 	}
 	if p.After != nil {
 		if err := bound(p.After, true); err != nil {
-			return nil, nil, "", 0, err
+			return seeking{}, err
 		}
 	}
 	if p.Before != nil {
 		if err := bound(p.Before, false); err != nil {
-			return nil, nil, "", 0, err
+			return seeking{}, err
 		}
 	}
-	return conds, args, p.orderBy(key, dir), p.Limit + 1, nil
+	return seeking{conds: conds, args: args, orderBy: p.orderBy(key, dir), limit: p.Limit + 1}, nil
 }
 
 // orderBy is the ORDER BY that reads p's rows over key in direction dir.

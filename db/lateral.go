@@ -23,10 +23,11 @@ import (
 func lateralPages[T any](ctx context.Context, db *gorm.DB, parents []uuid.UUID, p Page, key sortKey, dir model.OrderDirection,
 	selectList, from, where string, bind func(*T) []any, parent func(*T) uuid.UUID, pos func(*T) (any, uuid.UUID), op string,
 ) (map[uuid.UUID]Window[T], error) {
-	conds, seekArgs, orderBy, limit, err := p.seek(key, dir)
+	sk, err := p.seek(key, dir)
 	if err != nil {
 		return nil, err
 	}
+	conds, seekArgs, orderBy, limit := sk.conds, sk.args, sk.orderBy, sk.limit
 	var b strings.Builder
 	b.WriteString("SELECT p.id AS parent_id, x.* FROM unnest(?::uuid[]) WITH ORDINALITY AS p(id, ord) CROSS JOIN LATERAL (SELECT ")
 	b.WriteString(selectList)

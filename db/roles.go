@@ -32,16 +32,14 @@ func roleColumns(cols Columns, o NamedOrder) Columns {
 // List returns one page of roles.
 func (s *RoleStore) List(ctx context.Context, cols Columns, o NamedOrder, p Page) (Window[model.Role], error) {
 	key := o.key(RolesList, "r")
-	conds, args, orderBy, limit, err := p.seek(key, o.Direction)
+	sk, err := p.seek(key, o.Direction)
 	if err != nil {
 		return Window[model.Role]{}, err
 	}
 	cols = roleColumns(cols, o)
 	q := s.db.WithContext(ctx).Table("roles AS r").Select(cols.list("r", roleColumnNames))
-	for i, c := range conds {
-		q = q.Where(c, args[2*i], args[2*i+1])
-	}
-	rows, err := scanRows(q.Order(orderBy).Clauses(pageLimit(limit)), limit, func(r *model.Role) []any { return bindRole(r, cols, nil) })
+	q = sk.where(q)
+	rows, err := scanRows(q.Order(sk.orderBy).Clauses(pageLimit(sk.limit)), sk.limit, func(r *model.Role) []any { return bindRole(r, cols, nil) })
 	if err != nil {
 		return Window[model.Role]{}, translate("error listing roles", err)
 	}

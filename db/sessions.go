@@ -127,17 +127,15 @@ func (s *SessionStore) RevokeAll(ctx context.Context, userID uuid.UUID, now time
 // ListLive returns one page of a user's live sessions, newest last.
 func (s *SessionStore) ListLive(ctx context.Context, userID uuid.UUID, now time.Time, p Page) (Window[Session], error) {
 	key := sortKey{Tag: "sessions", Column: "s.created_at", IDCol: "s.id", Time: true}
-	conds, args, orderBy, limit, err := p.seek(key, model.Asc)
+	sk, err := p.seek(key, model.Asc)
 	if err != nil {
 		return Window[Session]{}, err
 	}
 	q := s.db.WithContext(ctx).Table("sessions AS s").
 		Where("s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?", userID, now)
-	for i, c := range conds {
-		q = q.Where(c, args[2*i], args[2*i+1])
-	}
+	q = sk.where(q)
 	var rows []Session
-	if err := q.Order(orderBy).Limit(limit).Find(&rows).Error; err != nil {
+	if err := q.Order(sk.orderBy).Limit(sk.limit).Find(&rows).Error; err != nil {
 		return Window[Session]{}, translate("error listing sessions", err)
 	}
 	return window(rows, p, key, func(s *Session) (any, uuid.UUID) { return s.CreatedAt, s.ID }), nil

@@ -164,16 +164,11 @@ func (s *UserStore) search(ctx context.Context, cols Columns, f model.UserFilter
 
 // searchQueries builds search's two statements; tests EXPLAIN them.
 func (s *UserStore) searchQueries(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page) (walk, collect *gorm.DB, err error) {
-	conds, args, orderBy, limit, err := p.seek(o.key(), o.Direction)
+	sk, err := p.seek(o.key(), o.Direction)
 	if err != nil {
 		return nil, nil, err
 	}
-	keyset := func(q *gorm.DB) *gorm.DB {
-		for i, c := range conds {
-			q = q.Where(c, args[2*i], args[2*i+1])
-		}
-		return q
-	}
+	keyset, orderBy, limit := sk.where, sk.orderBy, sk.limit
 	list := (cols | o.column()).list("u", userColumnNames)
 	others := f
 	others.Search = ""
@@ -190,15 +185,12 @@ func (s *UserStore) searchQueries(ctx context.Context, cols Columns, f model.Use
 
 // listQuery builds List's statement without a search; tests EXPLAIN it.
 func (s *UserStore) listQuery(ctx context.Context, cols Columns, f model.UserFilter, o UserOrder, p Page) (*gorm.DB, error) {
-	conds, args, orderBy, limit, err := p.seek(o.key(), o.Direction)
+	sk, err := p.seek(o.key(), o.Direction)
 	if err != nil {
 		return nil, err
 	}
-	q := s.filtered(ctx, f).Select((cols | o.column()).list("u", userColumnNames))
-	for i, c := range conds {
-		q = q.Where(c, args[2*i], args[2*i+1])
-	}
-	return q.Order(orderBy).Clauses(pageLimit(limit)), nil
+	q := sk.where(s.filtered(ctx, f).Select((cols | o.column()).list("u", userColumnNames)))
+	return q.Order(sk.orderBy).Clauses(pageLimit(sk.limit)), nil
 }
 
 // Count counts the live users matching f.
