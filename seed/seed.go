@@ -38,6 +38,9 @@ type Options struct {
 	Seed uint64
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// RebuildWorkers is the number of connections rebuilding indexes after
+	// a bulk load. Defaults to the number of CPUs (FinishOptions.Workers).
+	RebuildWorkers int
 }
 
 func (o Options) withDefaults() Options {
@@ -74,12 +77,21 @@ var extraRoles = []string{"support", "billing", "auditor", "developer", "analyst
 
 // Run loads opt.Users new users after any already present (emails and
 // usernames are numbered from the current count, so runs add up), plus any
-// missing roles and groups, in one transaction.
+// missing roles and groups, in one transaction. A bulk load (from
+// bulkThreshold users) loads into bare tables and commits, then rebuilds the
+// indexes and keys on several connections at once (Finish).
 func Run(ctx context.Context, pool *pgxpool.Pool, opt Options) (Stats, error) {
 	opt = opt.withDefaults()
 	start := time.Now()
 	if opt.Users < 0 {
 		return Stats{}, fmt.Errorf("seed: users must not be negative")
+	}
+	finish := FinishOptions{Workers: opt.RebuildWorkers, Progress: opt.Progress}
+	// An earlier bulk load interrupted before its rebuild ended left the
+	// rest in the journal: the tables must be whole before they are
+	// stripped again, or counted.
+	if _, err := Finish(ctx, pool, finish); err != nil {
+		return Stats{}, err
 	}
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -91,13 +103,16 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opt Options) (Stats, error) {
 	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
 		return Stats{}, fmt.Errorf("error lifting statement timeout for seed: %w", err)
 	}
-	// Serialize concurrent seeds (two instances starting on a fresh database).
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(7446354)"); err != nil {
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", seedLock)); err != nil {
 		return Stats{}, fmt.Errorf("error locking for seed: %w", err)
 	}
 	var offset int
-	if err := tx.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&offset); err != nil {
+	var pending bool
+	if err := tx.QueryRow(ctx, "SELECT (SELECT count(*) FROM users), EXISTS (SELECT 1 FROM seed_rebuild)").Scan(&offset, &pending); err != nil {
 		return Stats{}, fmt.Errorf("error counting users: %w", err)
+	}
+	if pending {
+		return Stats{}, ErrRebuildPending
 	}
 	now := opt.Now()
 	roleIDs, err := ensureRoles(ctx, tx, opt.Roles, now)
@@ -119,9 +134,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opt Options) (Stats, error) {
 	// A large load is much faster into bare tables: building each index
 	// once at the end beats updating it a million times, and re-adding a
 	// foreign key checks all rows in one join instead of one lookup per row.
-	var restore func(context.Context) error
-	if opt.Users >= bulkThreshold {
-		if restore, err = stripForBulkLoad(ctx, tx, opt.Progress); err != nil {
+	bulk := opt.Users >= bulkThreshold
+	if bulk {
+		if err := stripForBulkLoad(ctx, tx); err != nil {
 			return Stats{}, err
 		}
 	}
@@ -142,18 +157,18 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opt Options) (Stats, error) {
 		}
 	}
 	st.Copy = time.Since(copyStart)
-	if restore != nil {
+	if err := tx.Commit(ctx); err != nil {
+		return Stats{}, fmt.Errorf("error committing seed: %w", err)
+	}
+	if bulk {
 		rebuildStart := time.Now()
 		if bar != nil {
 			fmt.Fprintln(opt.Progress, "rebuilding indexes and foreign keys...")
 		}
-		if err := restore(ctx); err != nil {
+		if _, err := Finish(ctx, pool, finish); err != nil {
 			return Stats{}, err
 		}
 		st.Rebuild = time.Since(rebuildStart)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return Stats{}, fmt.Errorf("error committing seed: %w", err)
 	}
 	if _, err := pool.Exec(ctx, "ANALYZE users, user_roles, group_members, roles, groups"); err != nil {
 		return Stats{}, fmt.Errorf("error analyzing seeded tables: %w", err)
@@ -165,94 +180,6 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opt Options) (Stats, error) {
 // bulkThreshold is the load size from which indexes and foreign keys are
 // dropped during the load and rebuilt after it.
 const bulkThreshold = 50_000
-
-// stripForBulkLoad readies tx for a large load: it drops the secondary
-// indexes of the bulk-loaded tables, the primary and foreign keys of the two
-// relation tables (the users primary key stays: the load needs nothing else),
-// and disables the counter triggers. It returns the function that puts it
-// all back and recomputes the counters in one pass. Definitions are read
-// from the catalog, so they always match the migrations.
-func stripForBulkLoad(ctx context.Context, tx pgx.Tx, progress io.Writer) (func(context.Context) error, error) {
-	for _, set := range []string{"SET LOCAL maintenance_work_mem = '256MB'", "SET LOCAL max_parallel_maintenance_workers = 2"} {
-		if _, err := tx.Exec(ctx, set); err != nil {
-			return nil, fmt.Errorf("error tuning bulk load: %w", err)
-		}
-	}
-	type def struct{ name, table, sql string }
-	collect := func(q string) ([]def, error) {
-		rows, err := tx.Query(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("error reading the catalog: %w", err)
-		}
-		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (def, error) {
-			var d def
-			return d, r.Scan(&d.name, &d.table, &d.sql)
-		})
-	}
-	indexes, err := collect(`SELECT i.indexname, i.tablename, i.indexdef FROM pg_indexes i
-		WHERE i.schemaname = current_schema() AND i.tablename IN ('users', 'user_roles', 'group_members')
-		AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)`)
-	if err != nil {
-		return nil, err
-	}
-	// Primary keys before foreign keys: that is the order they come back in.
-	constraints, err := collect(`SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint
-		WHERE contype IN ('p', 'f') AND conrelid IN ('user_roles'::regclass, 'group_members'::regclass)
-		ORDER BY contype DESC, conname`)
-	if err != nil {
-		return nil, err
-	}
-	counterTriggers := []string{
-		"user_roles DISABLE TRIGGER user_roles_count_ins", "group_members DISABLE TRIGGER group_members_count_ins",
-	}
-	var ddl []string
-	for i := len(constraints) - 1; i >= 0; i-- { // foreign keys first
-		c := constraints[i]
-		ddl = append(ddl, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s", c.table, pgx.Identifier{c.name}.Sanitize()))
-	}
-	for _, ix := range indexes {
-		ddl = append(ddl, "DROP INDEX "+pgx.Identifier{ix.name}.Sanitize())
-	}
-	for _, t := range counterTriggers {
-		ddl = append(ddl, "ALTER TABLE "+t)
-	}
-	for _, stmt := range ddl {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("error preparing bulk load (%s): %w", stmt, err)
-		}
-	}
-	return func(ctx context.Context) error {
-		// Fresh statistics first: the planner would otherwise plan the key
-		// checks and the counter update for the empty tables it last saw.
-		redo := []string{"ANALYZE users, user_roles, group_members"}
-		for _, c := range constraints {
-			redo = append(redo, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", c.table, pgx.Identifier{c.name}.Sanitize(), c.sql))
-		}
-		for _, ix := range indexes {
-			redo = append(redo, ix.sql)
-		}
-		for _, t := range counterTriggers {
-			redo = append(redo, "ALTER TABLE "+strings.Replace(t, "DISABLE", "ENABLE", 1))
-		}
-		// One aggregate per table; groups and roles without any holder
-		// keep their count, which nothing in this load changed.
-		redo = append(redo,
-			`UPDATE groups g SET member_count = c.n FROM (SELECT gm.group_id, count(*) AS n FROM group_members gm
-				JOIN users u ON u.id = gm.user_id AND u.deleted_at IS NULL GROUP BY gm.group_id) c WHERE g.id = c.group_id`,
-			`UPDATE roles r SET user_count = c.n FROM (SELECT ur.role_id, count(*) AS n FROM user_roles ur
-				JOIN users u ON u.id = ur.user_id AND u.deleted_at IS NULL GROUP BY ur.role_id) c WHERE r.id = c.role_id`)
-		for _, stmt := range redo {
-			t0 := time.Now()
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("error finishing bulk load (%s): %w", stmt, err)
-			}
-			if progress != nil {
-				fmt.Fprintf(progress, "  %-8s %.70s\n", time.Since(t0).Round(time.Millisecond), strings.Join(strings.Fields(stmt), " "))
-			}
-		}
-		return nil
-	}, nil
-}
 
 func ensureRoles(ctx context.Context, tx pgx.Tx, n int, now time.Time) ([]uuid.UUID, error) {
 	for i := 0; i < n; i++ {

@@ -2,6 +2,8 @@ package seed_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -97,5 +99,68 @@ func TestSeed_BulkLoadRestoresSchemaAndCounters(t *testing.T) {
 	}
 	if count1 != count0-1 {
 		t.Fatalf("member_count after a soft delete: %d, want %d", count1, count0-1)
+	}
+}
+
+// cancelOnBuild cancels a bulk load as soon as its first index build is
+// reported, so that the load is committed and its rebuild is not.
+type cancelOnBuild struct{ cancel context.CancelFunc }
+
+func (c cancelOnBuild) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "CREATE ") {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+func TestSeed_AnInterruptedRebuildIsFinishedByTheNextStart(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	ctx := context.Background()
+	before := schemaShape(t, d.Pool)
+
+	loadCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, err := seed.Run(loadCtx, d.Pool, seed.Options{Users: 60_000, Groups: 20, Progress: cancelOnBuild{cancel}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a load cancelled during its rebuild: %v, want context.Canceled", err)
+	}
+	var users, pending int
+	if err := d.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM seed_rebuild)`).Scan(&users, &pending); err != nil {
+		t.Fatal(err)
+	}
+	if users != 60_000 || pending == 0 {
+		t.Fatalf("after the interruption: %d users (want the load's 60000 committed), %d rebuild steps pending (want some)", users, pending)
+	}
+	if mid := schemaShape(t, d.Pool); len(mid) >= len(before) {
+		t.Fatalf("the interrupted rebuild left %d indexes, constraints and triggers, want fewer than %d", len(mid), len(before))
+	}
+
+	// What a server start does.
+	done, err := seed.Finish(ctx, d.Pool, seed.FinishOptions{Workers: 2})
+	if err != nil || !done {
+		t.Fatalf("Finish: done %v, err %v; want it to finish the rebuild", done, err)
+	}
+	after := schemaShape(t, d.Pool)
+	if strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Fatalf("schema after the resumed rebuild:\n%s\nwant:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+	}
+	var badGroups, badRoles int
+	err = d.Pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM seed_rebuild),
+		(SELECT count(*) FROM groups g WHERE member_count <> (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id)),
+		(SELECT count(*) FROM roles r WHERE user_count <> (SELECT count(*) FROM user_roles ur WHERE ur.role_id = r.id))`).Scan(&pending, &badGroups, &badRoles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending != 0 || badGroups != 0 || badRoles != 0 {
+		t.Fatalf("after Finish: %d steps pending, %d groups and %d roles with wrong counts; want none", pending, badGroups, badRoles)
+	}
+	if done, err := seed.Finish(ctx, d.Pool, seed.FinishOptions{}); err != nil || done {
+		t.Fatalf("a second Finish: done %v, err %v; want nothing to do", done, err)
+	}
+	// And the next load starts from the whole tables.
+	if _, err := seed.Run(ctx, d.Pool, seed.Options{Users: 100, Groups: 20}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -58,6 +58,16 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		if err := migrate(ctx, database, log); err != nil {
 			return err
 		}
+	}
+	// A bulk seed interrupted between committing its rows and rebuilding
+	// their indexes left tables without their unique indexes: finish it
+	// before serving anything.
+	if done, err := seed.Finish(ctx, database.Pool, seed.FinishOptions{}); err != nil {
+		return err
+	} else if done {
+		log.Warn("finished an interrupted bulk seed's index rebuild")
+	}
+	if cfg.Embedded {
 		if err := seedDemo(ctx, database, cfg.DemoUsers, log); err != nil {
 			return err
 		}
