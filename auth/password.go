@@ -48,12 +48,37 @@ func (c Concurrency) withDefaults() Concurrency {
 	return c
 }
 
-// The OWASP Password Storage Cheat Sheet's minimum for argon2id (m=19 MiB,
-// t=2, p=1), and the salt and key sizes below which a hash is no longer
+// The OWASP Password Storage Cheat Sheet's argon2id configurations, which it
+// says "provide an equal level of defense, and the only difference is a
+// trade off between CPU and RAM usage": the fewest iterations for a memory
+// cost, most memory first. Below the last there is none.
+var owaspPairs = []struct{ memory, iterations uint32 }{
+	{46 * 1024, 1},
+	{19 * 1024, 2},
+	{12 * 1024, 3},
+	{9 * 1024, 4},
+	{7 * 1024, 5},
+}
+
+// minIterations is the fewest iterations OWASP allows with memory KiB, or 0
+// for memory below every configuration.
+func minIterations(memory uint32) uint32 {
+	for _, p := range owaspPairs {
+		if memory >= p.memory {
+			return p.iterations
+		}
+	}
+	return 0
+}
+
+// The default memory cost is OWASP's 9 MiB pair (t=4), not its 19 MiB one
+// (t=2): the same defense and the same CPU per hash for half the RAM, which
+// is what bounds a server under a burst of logins, each hash allocating it
+// afresh. The salt and key sizes are those below which a hash is no longer
 // argued to be safe. HashParams.Validate refuses anything weaker.
 const (
-	minHashMemory      = 19 * 1024
-	minHashIterations  = 2
+	defaultHashMemory  = 9 * 1024
+	minHashMemory      = 7 * 1024
 	minHashParallelism = 1
 	minHashSaltLength  = 16
 	minHashKeyLength   = 32
@@ -86,10 +111,11 @@ type HashParams struct {
 	// Memory is the memory cost in KiB, set by PASSWORD_HASH_MEMORY. It is
 	// what makes guessing expensive on GPUs, and it is allocated per hash in
 	// progress, so the server needs Memory × maxConcurrent of headroom.
-	// Defaults to 19456 (19 MiB), the OWASP minimum.
+	// Defaults to 9216 (9 MiB); at least 7168.
 	Memory uint32
 	// Iterations is the number of passes over the memory, set by
-	// PASSWORD_HASH_ITERATIONS. Defaults to 2, the OWASP minimum.
+	// PASSWORD_HASH_ITERATIONS. Defaults to, and must be at least, what
+	// OWASP pairs with Memory: 4 at 9 MiB, 2 at 19 MiB (owaspPairs).
 	Iterations uint32
 	// Parallelism is the number of lanes computed concurrently, set by
 	// PASSWORD_HASH_PARALLELISM. Changing it changes every hash, so it is
@@ -106,10 +132,10 @@ type HashParams struct {
 // WithDefaults returns a copy of p with every zero field set to its default.
 func (p HashParams) WithDefaults() HashParams {
 	if p.Memory == 0 {
-		p.Memory = minHashMemory
+		p.Memory = defaultHashMemory
 	}
 	if p.Iterations == 0 {
-		p.Iterations = minHashIterations
+		p.Iterations = minIterations(p.Memory)
 	}
 	if p.Parallelism == 0 {
 		p.Parallelism = minHashParallelism
@@ -137,7 +163,12 @@ func (p HashParams) Validate() error {
 		}
 	}
 	check("PASSWORD_HASH_MEMORY", p.Memory, minHashMemory, maxHashMemory, " KiB")
-	check("PASSWORD_HASH_ITERATIONS", p.Iterations, minHashIterations, maxHashIterations, "")
+	if least := minIterations(p.Memory); least > 0 && p.Iterations < least {
+		errs = append(errs, fmt.Errorf("PASSWORD_HASH_ITERATIONS: must be at least %d with PASSWORD_HASH_MEMORY=%d KiB (OWASP's configurations), got %d",
+			least, p.Memory, p.Iterations))
+	} else {
+		check("PASSWORD_HASH_ITERATIONS", p.Iterations, 1, maxHashIterations, "")
+	}
 	check("PASSWORD_HASH_PARALLELISM", uint32(p.Parallelism), minHashParallelism, 255, "")
 	check("PASSWORD_HASH_SALT_LENGTH", p.SaltLength, minHashSaltLength, maxHashLength, " bytes")
 	check("PASSWORD_HASH_KEY_LENGTH", p.KeyLength, minHashKeyLength, maxHashLength, " bytes")
@@ -155,7 +186,7 @@ func (p HashParams) argon2id() *argon2id.Params {
 }
 
 // Hasher hashes and verifies passwords with argon2id, producing PHC strings
-// ("$argon2id$v=19$m=19456,t=2,p=1$salt$key"). Each hash takes tens of
+// ("$argon2id$v=19$m=9216,t=4,p=1$salt$key"). Each hash takes tens of
 // milliseconds of CPU and Memory KiB of RAM on purpose, so the Hasher bounds
 // how many run at once and refuses the rest with ErrBusy. It is safe for
 // concurrent use. Passwords never appear in its errors.

@@ -55,7 +55,7 @@ func TestHasherWritesPHCStringsWithConfiguredParameters(t *testing.T) {
 	t.Parallel()
 	h := newTestHasher(t, 0)
 
-	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=19456,t=2,p=1\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$`)
+	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=9216,t=4,p=1\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$`)
 	var salts []string
 	for range 2 {
 		encoded, err := h.Hash("the same password twice")
@@ -64,7 +64,7 @@ func TestHasherWritesPHCStringsWithConfiguredParameters(t *testing.T) {
 		}
 		m := phc.FindStringSubmatch(encoded)
 		if m == nil {
-			t.Fatalf("Hash = %q, want $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>", encoded)
+			t.Fatalf("Hash = %q, want $argon2id$v=19$m=9216,t=4,p=1$<salt>$<key>", encoded)
 		}
 		salt, err := base64.RawStdEncoding.DecodeString(m[1])
 		if err != nil || len(salt) != 16 {
@@ -94,11 +94,14 @@ func TestHasherAsksForRehashOfWeakerHashesOnlyAfterAMatch(t *testing.T) {
 		wrongToo   bool // also check that a wrong password asks for nothing
 	}{
 		{name: "fewer iterations", params: with(current, func(p *HashParams) { p.Iterations = 1 }), wantRehash: true, wrongToo: true},
-		{name: "less memory", params: with(current, func(p *HashParams) { p.Memory = 12 * 1024 }), wantRehash: true},
+		{name: "less memory", params: with(current, func(p *HashParams) { p.Memory = 8 * 1024 }), wantRehash: true},
+		// Hashes made before the default moved to OWASP's 9 MiB pair move
+		// to it at their next login.
+		{name: "the former default, 19 MiB twice", params: with(current, func(p *HashParams) { p.Memory, p.Iterations = 19456, 2 }), wantRehash: true},
 		{name: "shorter key", params: with(current, func(p *HashParams) { p.KeyLength = 16 }), wantRehash: true},
 		{name: "shorter salt", params: with(current, func(p *HashParams) { p.SaltLength = 8 }), wantRehash: true},
 		{name: "current parameters", params: current, wantRehash: false},
-		{name: "stronger parameters", params: with(current, func(p *HashParams) { p.Iterations = 3 }), wantRehash: false},
+		{name: "stronger parameters", params: with(current, func(p *HashParams) { p.Iterations = 5 }), wantRehash: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,11 +312,21 @@ func TestVerifyDummyCostsAVerifyAndNeverMatches(t *testing.T) {
 	}
 }
 
-func TestHashParamsDefaultsAreTheOWASPFloor(t *testing.T) {
+func TestHashParamsDefaultsAreAnOWASPConfiguration(t *testing.T) {
 	t.Parallel()
-	want := HashParams{Memory: 19456, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	want := HashParams{Memory: 9216, Iterations: 4, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	if got := (HashParams{}).WithDefaults(); got != want {
 		t.Errorf("HashParams{}.WithDefaults() = %+v, want %+v", got, want)
+	}
+	// Setting only the memory takes the iterations OWASP pairs with it.
+	for memory, iterations := range map[uint32]uint32{7168: 5, 9216: 4, 12288: 3, 19456: 2, 47104: 1, 65536: 1} {
+		p := HashParams{Memory: memory}.WithDefaults()
+		if p.Iterations != iterations {
+			t.Errorf("HashParams{Memory: %d}.WithDefaults().Iterations = %d, want %d", memory, p.Iterations, iterations)
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("OWASP's m=%d, t=%d does not validate: %v", memory, iterations, err)
+		}
 	}
 	set := HashParams{Memory: 65536, Iterations: 3, Parallelism: 4, SaltLength: 32, KeyLength: 64}
 	if got := set.WithDefaults(); got != set {
@@ -332,9 +345,13 @@ func TestHashParamsValidateNamesTheSetting(t *testing.T) {
 		params HashParams
 		want   string
 	}{
-		{"memory below floor", with(ok, func(p *HashParams) { p.Memory = 19455 }), "PASSWORD_HASH_MEMORY: must be at least 19456 KiB"},
+		{"memory below floor", with(ok, func(p *HashParams) { p.Memory = 7167 }), "PASSWORD_HASH_MEMORY: must be at least 7168 KiB"},
+		{"19 MiB, one iteration", HashParams{Memory: 19456, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+			"PASSWORD_HASH_ITERATIONS: must be at least 2 with PASSWORD_HASH_MEMORY=19456 KiB"},
+		{"12 MiB, two iterations", HashParams{Memory: 12288, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+			"PASSWORD_HASH_ITERATIONS: must be at least 3 with PASSWORD_HASH_MEMORY=12288 KiB"},
 		{"memory above ceiling", with(ok, func(p *HashParams) { p.Memory = maxHashMemory + 1 }), "PASSWORD_HASH_MEMORY: must be at most 1048576 KiB"},
-		{"one iteration", with(ok, func(p *HashParams) { p.Iterations = 1 }), "PASSWORD_HASH_ITERATIONS: must be at least 2"},
+		{"default memory, three iterations", with(ok, func(p *HashParams) { p.Iterations = 3 }), "PASSWORD_HASH_ITERATIONS: must be at least 4 with PASSWORD_HASH_MEMORY=9216 KiB"},
 		{"iterations above ceiling", with(ok, func(p *HashParams) { p.Iterations = maxHashIterations + 1 }), "PASSWORD_HASH_ITERATIONS: must be at most 64"},
 		{"no parallelism", with(ok, func(p *HashParams) { p.Parallelism = 0 }), "PASSWORD_HASH_PARALLELISM: must be at least 1"},
 		{"short salt", with(ok, func(p *HashParams) { p.SaltLength = 15 }), "PASSWORD_HASH_SALT_LENGTH: must be at least 16 bytes"},
