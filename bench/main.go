@@ -261,6 +261,9 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
+		if l.Errors > 0 {
+			fmt.Fprintf(os.Stderr, "%s: %d errors; the first: %s\n", w.name, l.Errors, l.ErrorSample)
+		}
 		cpu1 := cpuTicks(srv.Process.Pid) + cpuTicks(pgPID)
 		for _, c := range children(pgPID) {
 			cpu1 += cpuTicks(c)

@@ -19,6 +19,9 @@ type load struct {
 	P50, P99 time.Duration
 	Requests int64
 	Errors   int64 // non-2xx answers and GraphQL errors, counted by the script
+	// ErrorSample is the first such answer: its status and the start of
+	// its body.
+	ErrorSample string
 }
 
 // luaScript writes a wrk script that POSTs bodies (a random one per
@@ -57,11 +60,18 @@ function request()
 	b.WriteString(`  return wrk.format(nil, nil, nil, body)
 end
 function response(status, headers, body)
-  if status ~= 200 or string.find(body, '"errors"', 1, true) then errors = errors + 1 end
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then
+    errors = errors + 1
+    if errors == 1 then sample = status .. " " .. string.gsub(string.sub(body, 1, 300), "\n", " ") end
+  end
 end
 function done(summary, latency, requests)
   local e = 0
-  for _, t in ipairs(threads) do e = e + t:get("errors") end
+  for _, t in ipairs(threads) do
+    e = e + t:get("errors")
+    local s = t:get("sample")
+    if s then io.write("SCRIPT_ERROR_SAMPLE " .. s .. "\n") end
+  end
   io.write(string.format("SCRIPT_ERRORS %d\n", e))
 end
 `)
@@ -86,6 +96,7 @@ var (
 	pctRe      = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
 	requestsRe = regexp.MustCompile(`(\d+) requests in`)
 	scriptRe   = regexp.MustCompile(`SCRIPT_ERRORS (\d+)`)
+	sampleRe   = regexp.MustCompile(`SCRIPT_ERROR_SAMPLE (.*)`)
 )
 
 func parseWrk(out string) (load, error) {
@@ -100,6 +111,9 @@ func parseWrk(out string) (load, error) {
 	}
 	if m := scriptRe.FindStringSubmatch(out); m != nil {
 		l.Errors, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if m := sampleRe.FindStringSubmatch(out); m != nil {
+		l.ErrorSample = m[1]
 	}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {

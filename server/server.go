@@ -101,7 +101,7 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	// GET runs queries only (gqlgen refuses mutations over GET); there are
 	// no multipart, form or websocket transports.
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
 	srv.SetDisableSuggestion(!cfg.Suggestions)
