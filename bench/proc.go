@@ -10,7 +10,8 @@ import (
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
 const clockTicks = 100
 
-// cpuTicks is the user plus system CPU time of a process, in clock ticks.
+// cpuTicks is the user plus system CPU time of a process and of the
+// children it has reaped, in clock ticks.
 func cpuTicks(pid int) int64 {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
@@ -23,12 +24,20 @@ func cpuTicks(pid int) int64 {
 		return 0
 	}
 	f := strings.Fields(s[i+2:])
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return utime + stime
+	// utime and stime, then cutime and cstime: the CPU of children the
+	// process has reaped. A PostgreSQL backend that exits during a workload
+	// (a pooled connection reaching its lifetime, an autovacuum worker)
+	// thereby still counts, in the postmaster's cutime, instead of taking
+	// its whole life's CPU out of the sum with it.
+	var total int64
+	for _, field := range f[11:15] {
+		n, _ := strconv.ParseInt(field, 10, 64)
+		total += n
+	}
+	return total
 }
 
 // children lists the processes whose parent is pid (PostgreSQL's backends
