@@ -20,19 +20,7 @@ var version = func() string {
 	return "dev"
 }()
 
-// defaultGOGC is the collector's target when the GOGC environment variable
-// is unset: 200, twice Go's default. A GraphQL response is built from many
-// short-lived objects, so at 100 the collector runs several times a second
-// under load and costs a sixth of a page's CPU; 200 halves that for a heap
-// that may reach three times the live data, which in this server is small
-// (a few tens of MiB, more only while password hashes are in progress).
-// GOGC and GOMEMLIMIT set by the operator win.
-const defaultGOGC = 200
-
 func main() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(defaultGOGC)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newApp().Run(ctx, os.Args); err != nil {
