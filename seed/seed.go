@@ -143,17 +143,31 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opt Options) (Stats, error) {
 	rng := rand.New(rand.NewPCG(opt.Seed, uint64(offset)))
 	st := Stats{Users: opt.Users}
 	copyStart := time.Now()
-	const chunk = 50_000
-	for done := 0; done < opt.Users; done += chunk {
-		n := min(chunk, opt.Users-done)
-		ur, gm, err := copyChunk(ctx, tx, rng, offset+done, n, now, roleIDs, groupIDs, opt)
-		if err != nil {
+	// The next chunk is generated while PostgreSQL ingests this one: the
+	// two take comparable time, one core each.
+	const chunkSize = 50_000
+	chunks := make(chan chunk, 1)
+	genCtx, stopGen := context.WithCancel(ctx)
+	defer stopGen()
+	go func() {
+		defer close(chunks)
+		for done := 0; done < opt.Users; done += chunkSize {
+			c := generate(rng, offset+done, min(chunkSize, opt.Users-done), now, roleIDs, groupIDs, opt)
+			select {
+			case chunks <- c:
+			case <-genCtx.Done():
+				return
+			}
+		}
+	}()
+	for c := range chunks {
+		if err := c.copyTo(ctx, tx); err != nil {
 			return Stats{}, err
 		}
-		st.UserRoles += ur
-		st.Memberships += gm
+		st.UserRoles += len(c.userRoles)
+		st.Memberships += len(c.members)
 		if bar != nil {
-			_ = bar.Add(n)
+			_ = bar.Add(len(c.users))
 		}
 	}
 	st.Copy = time.Since(copyStart)
@@ -232,9 +246,11 @@ func ids(ctx context.Context, tx pgx.Tx, q string, n int) ([]uuid.UUID, error) {
 	return out, nil
 }
 
-// copyChunk generates n users numbered from first and COPYs them with their
-// roles and memberships.
-func copyChunk(ctx context.Context, tx pgx.Tx, rng *rand.Rand, first, n int, now time.Time, roleIDs, groupIDs []uuid.UUID, opt Options) (int, int, error) {
+// chunk is n users' rows, with their roles and memberships, ready to COPY.
+type chunk struct{ users, userRoles, members [][]any }
+
+// generate makes the rows of n users numbered from first.
+func generate(rng *rand.Rand, first, n int, now time.Time, roleIDs, groupIDs []uuid.UUID, opt Options) chunk {
 	users := make([][]any, 0, n)
 	var userRoles, members [][]any
 	span := 2 * 365 * 24 * time.Hour
@@ -269,20 +285,25 @@ func copyChunk(ctx context.Context, tx pgx.Tx, rng *rand.Rand, first, n int, now
 			members = append(members, []any{[16]byte(groupIDs[k]), uid, role, created})
 		}
 	}
+	return chunk{users: users, userRoles: userRoles, members: members}
+}
+
+// copyTo COPYs the chunk's rows in tx.
+func (c chunk) copyTo(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"users"},
 		[]string{"id", "email", "username", "display_name", "status", "email_verified_at", "created_at", "updated_at"},
-		pgx.CopyFromRows(users)); err != nil {
-		return 0, 0, fmt.Errorf("error copying users: %w", err)
+		pgx.CopyFromRows(c.users)); err != nil {
+		return fmt.Errorf("error copying users: %w", err)
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"user_roles"}, []string{"user_id", "role_id", "assigned_at"},
-		pgx.CopyFromRows(userRoles)); err != nil {
-		return 0, 0, fmt.Errorf("error copying user roles: %w", err)
+		pgx.CopyFromRows(c.userRoles)); err != nil {
+		return fmt.Errorf("error copying user roles: %w", err)
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"group_members"}, []string{"group_id", "user_id", "role", "joined_at"},
-		pgx.CopyFromRows(members)); err != nil {
-		return 0, 0, fmt.Errorf("error copying group members: %w", err)
+		pgx.CopyFromRows(c.members)); err != nil {
+		return fmt.Errorf("error copying group members: %w", err)
 	}
-	return len(userRoles), len(members), nil
+	return nil
 }
 
 // pick returns k distinct indexes below n.
