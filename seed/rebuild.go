@@ -210,14 +210,54 @@ func Finish(ctx context.Context, pool *pgxpool.Pool, opt FinishOptions) (bool, e
 			fmt.Fprintf(opt.Progress, "  %-8s %.70s\n", d.Round(time.Millisecond), strings.Join(strings.Fields(sql), " "))
 		}
 	}
-	builds := make(chan step)
-	g, gctx := errgroup.WithContext(ctx)
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	// One connection is the holding transaction's.
-	workers = max(1, min(workers, int(pool.Config().MaxConns)-1))
+	// One connection is the holding transaction's. With none left over,
+	// the builds run in it, one after the other.
+	workers = min(workers, int(pool.Config().MaxConns)-1)
+	if err := runBuilds(ctx, pool, tx, steps, workers, report); err != nil {
+		return false, err
+	}
+
+	for _, s := range steps {
+		if s.parallel {
+			continue
+		}
+		t0 := time.Now()
+		if _, err := tx.Exec(ctx, s.sql); err != nil {
+			return false, fmt.Errorf("error finishing bulk load (%s): %w", s.sql, err)
+		}
+		report(time.Since(t0), s.sql)
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM seed_rebuild"); err != nil {
+		return false, fmt.Errorf("error clearing the seed rebuild journal: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("error committing the seed rebuild: %w", err)
+	}
+	return true, nil
+}
+
+// runBuilds runs the parallel steps on workers connections of their own, or
+// in tx, one after the other, when there are none.
+func runBuilds(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx, steps []step, workers int, report func(time.Duration, string)) error {
+	if workers < 1 {
+		for _, s := range steps {
+			if !s.parallel {
+				continue
+			}
+			t0 := time.Now()
+			if _, err := tx.Exec(ctx, s.sql); err != nil {
+				return fmt.Errorf("error finishing bulk load (%s): %w", s.sql, err)
+			}
+			report(time.Since(t0), s.sql)
+		}
+		return nil
+	}
+	builds := make(chan step)
+	g, gctx := errgroup.WithContext(ctx)
 	for range workers {
 		g.Go(func() error {
 			for s := range builds {
@@ -244,27 +284,7 @@ func Finish(ctx context.Context, pool *pgxpool.Pool, opt FinishOptions) (bool, e
 		}
 		return nil
 	})
-	if err := g.Wait(); err != nil {
-		return false, err
-	}
-
-	for _, s := range steps {
-		if s.parallel {
-			continue
-		}
-		t0 := time.Now()
-		if _, err := tx.Exec(ctx, s.sql); err != nil {
-			return false, fmt.Errorf("error finishing bulk load (%s): %w", s.sql, err)
-		}
-		report(time.Since(t0), s.sql)
-	}
-	if _, err := tx.Exec(ctx, "DELETE FROM seed_rebuild"); err != nil {
-		return false, fmt.Errorf("error clearing the seed rebuild journal: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("error committing the seed rebuild: %w", err)
-	}
-	return true, nil
+	return g.Wait()
 }
 
 // buildStep runs one index build and removes it from the journal, in one

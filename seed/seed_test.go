@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -162,5 +163,29 @@ func TestSeed_AnInterruptedRebuildIsFinishedByTheNextStart(t *testing.T) {
 	// And the next load starts from the whole tables.
 	if _, err := seed.Run(ctx, d.Pool, seed.Options{Users: 100, Groups: 20}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With a pool of one connection, which the holding transaction takes, the
+// index builds run in that transaction instead of waiting for a connection
+// that never frees up.
+func TestSeed_ABulkLoadOnOneConnection(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, dbtest.URL(t)+"&pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if n := pool.Config().MaxConns; n != 1 {
+		t.Fatalf("the pool holds %d connections, want 1", n)
+	}
+	before := schemaShape(t, pool)
+	if _, err := seed.Run(ctx, pool, seed.Options{Users: 60_000, Groups: 20, RebuildWorkers: 2}); err != nil {
+		t.Fatalf("a bulk load on one connection: %v", err)
+	}
+	if after := schemaShape(t, pool); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Fatalf("schema after the load:\n%s\nwant:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
 	}
 }
