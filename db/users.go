@@ -176,9 +176,11 @@ func (s *UserStore) searchQueries(ctx context.Context, cols Columns, f model.Use
 	walk = s.db.WithContext(ctx).Table("(?) AS u", walked).Select(list).
 		Where(userSearchExpr+" LIKE ?", searchPattern(f.Search)).Order(orderBy).Clauses(pageLimit(limit))
 	// MATERIALIZED: all the matches first, from the trigram index, so that
-	// PostgreSQL cannot walk the order instead.
-	matches := keyset(s.filtered(ctx, f).Select("u.id"))
-	collect = s.db.WithContext(ctx).Raw("WITH m AS MATERIALIZED (?) SELECT "+list+" FROM users u JOIN m ON m.id = u.id ORDER BY "+
+	// PostgreSQL cannot walk the order instead. They carry the selected
+	// columns, read while the index's matches are rechecked, so that no
+	// match is looked up a second time by id.
+	matches := keyset(s.filtered(ctx, f).Select(list))
+	collect = s.db.WithContext(ctx).Raw("WITH u AS MATERIALIZED (?) SELECT * FROM u ORDER BY "+
 		orderBy+" LIMIT "+strconv.Itoa(limit), matches)
 	return walk, collect, nil
 }
