@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -225,11 +224,8 @@ func (r *Responses) InterceptResponse(ctx context.Context, next graphql.Response
 	key := r.key(ctx, oc.RawQuery, oc.OperationName, vars, pol)
 	plan := func() *Plan {
 		name, typ := telemetry.OperationOf(oc)
-		complexity := 1
-		if s, ok := oc.Stats.GetExtension("ComplexityLimit").(*extension.ComplexityStats); ok {
-			complexity = s.Complexity
-		}
-		return &Plan{Query: oc.RawQuery, OperationName: oc.OperationName, Name: name, Type: typ, Variables: vars, Policy: pol, Complexity: complexity}
+		return &Plan{Query: oc.RawQuery, OperationName: oc.OperationName, Name: name, Type: typ, Variables: vars, Policy: pol,
+			Complexity: telemetry.ComplexityOf(oc)}
 	}
 	// One round trip reads the response and the invalidation sequence; a
 	// request that must be fresh reads the sequence only (to store its

@@ -126,6 +126,11 @@ func (s *ImportStore) Finish(ctx context.Context, id uuid.UUID, total int, now t
 		Exec("UPDATE user_imports SET rows_total = ?, finished_at = ? WHERE id = ?", total, now, id).Error)
 }
 
+// OnInserted runs in an import batch's transaction with the ids of the users
+// the batch inserted, so that what follows from them (welcome emails)
+// commits or rolls back with them.
+type OnInserted func(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error
+
 // ErrImportMoved means another attempt of the same import committed a batch
 // first (a rescued job racing a slow one); the caller starts again from the
 // committed position.
@@ -138,10 +143,10 @@ var ErrImportMoved = errors.New("the import progressed in another attempt")
 // Because all of it commits together, a retried job resumes at the last
 // committed position and never inserts a row twice.
 //
-// inserted, when not nil, runs in the batch's transaction with the ids of
+// onInserted, when not nil, runs in the batch's transaction with the ids of
 // the users it inserted (the import's welcome emails are enqueued there).
 func (d *DB) ImportBatch(ctx context.Context, importID uuid.UUID, from, to int, rows []ImportRow, bad []ImportError, now time.Time,
-	insertedHook func(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error) (inserted int, err error) {
+	onInserted OnInserted) (inserted int, err error) {
 	err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
 		var done int
 		if err := tx.QueryRow(ctx, "SELECT rows_done FROM user_imports WHERE id = $1 FOR UPDATE", importID).Scan(&done); err != nil {
@@ -174,8 +179,8 @@ func (d *DB) ImportBatch(ctx context.Context, importID uuid.UUID, from, to int, 
 			return fmt.Errorf("error inserting imported users: %w", err)
 		}
 		inserted = len(ids)
-		if insertedHook != nil && len(ids) > 0 {
-			if err := insertedHook(ctx, tx, ids); err != nil {
+		if onInserted != nil && len(ids) > 0 {
+			if err := onInserted(ctx, tx, ids); err != nil {
 				return err
 			}
 		}

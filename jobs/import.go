@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -111,7 +110,7 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 		}
 		im.CSV = data
 	}
-	var welcome func(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error
+	var welcome db.OnInserted
 	if job.Args.SendWelcome {
 		welcome = w.jobs.WelcomeManyTx
 	}
@@ -130,10 +129,9 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 // batches from data row skip on. Every row is validated; bad rows are
 // recorded with their line and reason and the good ones go in. It returns
 // the number of data rows. After each batch, cached user lists are
-// invalidated (c may be nil). inserted, when not nil, runs in each batch's
-// transaction with the ids of the users it inserted.
-func ImportCSV(ctx context.Context, d *db.DB, c Invalidator, importID uuid.UUID, skip int, r io.Reader,
-	inserted func(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error) (int, error) {
+// invalidated (c may be nil). onInserted, when not nil, runs in each
+// batch's transaction with the ids of the users it inserted.
+func ImportCSV(ctx context.Context, d *db.DB, c Invalidator, importID uuid.UUID, skip int, r io.Reader, onInserted db.OnInserted) (int, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -167,7 +165,7 @@ func ImportCSV(ctx context.Context, d *db.DB, c Invalidator, importID uuid.UUID,
 		if n == from {
 			return nil
 		}
-		count, err := d.ImportBatch(ctx, importID, from, n, rows, bad, time.Now(), inserted)
+		count, err := d.ImportBatch(ctx, importID, from, n, rows, bad, time.Now(), onInserted)
 		rows, bad, from = rows[:0], bad[:0], n
 		if count > 0 {
 			invalidate(ctx, c, "users")

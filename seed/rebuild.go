@@ -67,7 +67,9 @@ func stripForBulkLoad(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return err
 	}
-	counterTriggers := []string{"user_roles user_roles_count_ins", "group_members group_members_count_ins"}
+	counterTriggers := []struct{ table, name string }{
+		{"user_roles", "user_roles_count_ins"}, {"group_members", "group_members_count_ins"},
+	}
 
 	var strip []string
 	var steps []step
@@ -84,7 +86,7 @@ func stripForBulkLoad(ctx context.Context, tx pgx.Tx) error {
 		strip = append(strip, "DROP INDEX "+pgx.Identifier{ix.name}.Sanitize())
 	}
 	for _, t := range counterTriggers {
-		strip = append(strip, "ALTER TABLE "+strings.Replace(t, " ", " DISABLE TRIGGER ", 1))
+		strip = append(strip, fmt.Sprintf("ALTER TABLE %s DISABLE TRIGGER %s", t.table, t.name))
 	}
 
 	// The index builds, longest first so that the last to finish is short:
@@ -113,7 +115,7 @@ func stripForBulkLoad(ctx context.Context, tx pgx.Tx) error {
 		add(false, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", c.table, pgx.Identifier{c.name}.Sanitize(), c.sql))
 	}
 	for _, t := range counterTriggers {
-		add(false, "ALTER TABLE "+strings.Replace(t, " ", " ENABLE TRIGGER ", 1))
+		add(false, fmt.Sprintf("ALTER TABLE %s ENABLE TRIGGER %s", t.table, t.name))
 	}
 	// One aggregate per table; groups and roles without any holder keep
 	// their count, which nothing in this load changed.
@@ -217,19 +219,16 @@ func Finish(ctx context.Context, pool *pgxpool.Pool, opt FinishOptions) (bool, e
 	// One connection is the holding transaction's. With none left over,
 	// the builds run in it, one after the other.
 	workers = min(workers, int(pool.Config().MaxConns)-1)
-	if err := runBuilds(ctx, pool, tx, steps, workers, report); err != nil {
+	if workers < 1 {
+		err = runInTx(ctx, tx, steps, true, report)
+	} else {
+		err = runBuilds(ctx, pool, steps, workers, report)
+	}
+	if err != nil {
 		return false, err
 	}
-
-	for _, s := range steps {
-		if s.parallel {
-			continue
-		}
-		t0 := time.Now()
-		if _, err := tx.Exec(ctx, s.sql); err != nil {
-			return false, fmt.Errorf("error finishing bulk load (%s): %w", s.sql, err)
-		}
-		report(time.Since(t0), s.sql)
+	if err := runInTx(ctx, tx, steps, false, report); err != nil {
+		return false, err
 	}
 	if _, err := tx.Exec(ctx, "DELETE FROM seed_rebuild"); err != nil {
 		return false, fmt.Errorf("error clearing the seed rebuild journal: %w", err)
@@ -240,22 +239,24 @@ func Finish(ctx context.Context, pool *pgxpool.Pool, opt FinishOptions) (bool, e
 	return true, nil
 }
 
-// runBuilds runs the parallel steps on workers connections of their own, or
-// in tx, one after the other, when there are none.
-func runBuilds(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx, steps []step, workers int, report func(time.Duration, string)) error {
-	if workers < 1 {
-		for _, s := range steps {
-			if !s.parallel {
-				continue
-			}
-			t0 := time.Now()
-			if _, err := tx.Exec(ctx, s.sql); err != nil {
-				return fmt.Errorf("error finishing bulk load (%s): %w", s.sql, err)
-			}
-			report(time.Since(t0), s.sql)
+// runInTx runs the steps whose parallel flag is as given in tx, in order.
+func runInTx(ctx context.Context, tx pgx.Tx, steps []step, parallel bool, report func(time.Duration, string)) error {
+	for _, s := range steps {
+		if s.parallel != parallel {
+			continue
 		}
-		return nil
+		t0 := time.Now()
+		if _, err := tx.Exec(ctx, s.sql); err != nil {
+			return fmt.Errorf("error finishing bulk load (%s): %w", s.sql, err)
+		}
+		report(time.Since(t0), s.sql)
 	}
+	return nil
+}
+
+// runBuilds runs the parallel steps on workers connections of their own,
+// each in its own transaction with its journal entry (buildStep).
+func runBuilds(ctx context.Context, pool *pgxpool.Pool, steps []step, workers int, report func(time.Duration, string)) error {
 	builds := make(chan step)
 	g, gctx := errgroup.WithContext(ctx)
 	for range workers {

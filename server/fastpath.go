@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
-	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/ratelimit"
 	"github.com/usergraph/usergraph/telemetry"
@@ -89,15 +88,7 @@ func (c *cachedPersisted) allowed(r *http.Request, plan *cache.Plan) bool {
 // write sends the cached data as gqlgen would have: the same content type
 // and the same bytes, with the access log and metrics filled in.
 func (c *cachedPersisted) write(w http.ResponseWriter, r *http.Request, plan *cache.Plan, data []byte, start time.Time) {
-	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
-		info.operation = plan.Name
-		if info.operation == "" {
-			info.operation = plan.Type
-		}
-		if v := auth.ViewerFrom(r.Context()); v != nil {
-			info.viewer = v.UserID.String()
-		}
-	}
+	noteOperation(r.Context(), plan.Name, plan.Type)
 	body := make([]byte, 0, len(data)+len(`{"data":}`))
 	body = append(append(append(body, `{"data":`...), data...), '}')
 	w.Header().Set("Content-Type", gqlgenContentType(r.Header.Get("Accept")))

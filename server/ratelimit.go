@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/ratelimit"
+	"github.com/usergraph/usergraph/telemetry"
 )
 
 // costLimit charges each operation's cost (from its complexity, computed by
@@ -32,11 +32,7 @@ func (c costLimit) MutateOperationContext(ctx context.Context, oc *graphql.Opera
 	// refused, sent it here for the error.
 	st := ratelimit.StateFrom(ctx).Get()
 	if st == nil {
-		complexity := 1
-		if s, ok := oc.Stats.GetExtension("ComplexityLimit").(*extension.ComplexityStats); ok {
-			complexity = s.Complexity
-		}
-		st = charge(ctx, c.l, complexity)
+		st = charge(ctx, c.l, telemetry.ComplexityOf(oc))
 	}
 	if st.Limited {
 		return limitError("RATE_LIMITED", "this operation costs %d points and %d of %d are left until %s; see rateLimit",

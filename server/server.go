@@ -316,15 +316,24 @@ func (noteRequest) ExtensionName() string                   { return "AccessLog"
 func (noteRequest) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (noteRequest) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
-		name, typ := telemetry.OperationOf(graphql.GetOperationContext(ctx))
-		info.operation = name
-		if name == "" {
-			info.operation = typ
-		}
-		if v := auth.ViewerFrom(ctx); v != nil {
-			info.viewer = v.UserID.String()
-		}
-	}
+	name, typ := telemetry.OperationOf(graphql.GetOperationContext(ctx))
+	noteOperation(ctx, name, typ)
 	return next(ctx)
+}
+
+// noteOperation gives the access log the operation (its name, or its type
+// when unnamed) and the viewer; the cached persisted-query path calls it
+// for the operations it answers without gqlgen.
+func noteOperation(ctx context.Context, name, typ string) {
+	info, ok := ctx.Value(requestInfoKey{}).(*requestInfo)
+	if !ok {
+		return
+	}
+	info.operation = name
+	if name == "" {
+		info.operation = typ
+	}
+	if v := auth.ViewerFrom(ctx); v != nil {
+		info.viewer = v.UserID.String()
+	}
 }
