@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/db/dbtest"
 	"github.com/usergraph/usergraph/model"
@@ -96,15 +94,7 @@ func TestSearch_CommonTermsWalkRareTermsUseTheTrigramIndex(t *testing.T) {
 // finds them unaided.
 func plainSearch(t *testing.T, d *db.DB, term string) []string {
 	t.Helper()
-	rows, err := d.Pool.Query(context.Background(), `SELECT username FROM users u WHERE u.deleted_at IS NULL
+	return dbtest.Strings(t, d.Pool, `SELECT username FROM users u WHERE u.deleted_at IS NULL
 		AND (u.email || ' ' || lower(u.username) || ' ' || lower(u.display_name)) LIKE '%' || $1 || '%'
 		ORDER BY u.created_at, u.id`, term)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

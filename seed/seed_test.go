@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/usergraph/usergraph/db/dbtest"
@@ -21,7 +20,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // what it found.
 func schemaShape(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `
+	return dbtest.Strings(t, pool, `
 		SELECT 'index ' || indexdef FROM pg_indexes WHERE tablename IN ('users', 'user_roles', 'group_members')
 		UNION ALL
 		SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
@@ -30,14 +29,6 @@ func schemaShape(t *testing.T, pool *pgxpool.Pool) []string {
 		SELECT 'trigger ' || tgname || ' ' || tgenabled::text FROM pg_trigger
 			WHERE NOT tgisinternal AND tgrelid IN ('users'::regclass, 'user_roles'::regclass, 'group_members'::regclass)
 		ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestSeed_BulkLoadRestoresSchemaAndCounters(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/embeddedpg"
@@ -131,6 +132,20 @@ func New(t testing.TB) *db.DB {
 	}
 	t.Cleanup(d.Close)
 	return d
+}
+
+// Strings runs a query of one text column on pool and returns its rows.
+func Strings(t testing.TB, pool *pgxpool.Pool, query string, args ...any) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), query, args...)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	return out
 }
 
 func exec(ctx context.Context, connURL, sql string) error {
