@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -201,7 +202,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	ceiling, stopCeiling, err := startCeiling()
+	ceiling, stopCeiling, err := startCeiling(ceilingBody)
 	if err != nil {
 		return err
 	}
@@ -211,6 +212,18 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// Q7's floor: the same minimal handler answering Q7's own bytes, so
+	// what any cache can reach with an answer that size is in the table.
+	q7Answer, err := fetchAnswer(cachedAPI+"/graphql", token, loads)
+	if err != nil {
+		return err
+	}
+	q7Ceiling, stopQ7Ceiling, err := startCeiling(q7Answer)
+	if err != nil {
+		return err
+	}
+	defer stopQ7Ceiling()
+	loads = append(loads, workload{name: "Q7-ceiling", what: fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), target: q7Ceiling})
 	pgPID := postmasterPID(pgDir)
 	profileDir := ""
 	if o.profiles {
@@ -222,7 +235,7 @@ func run(ctx context.Context, o options) error {
 	var results []result
 	var ceilingRPS float64
 	for _, w := range append([]workload{{name: "ceiling", what: "a minimal Go handler answering 200 bytes of JSON", target: ceiling}}, loads...) {
-		if o.only != "" && w.name != "ceiling" && !strings.Contains(","+o.only+",", ","+w.name+",") {
+		if o.only != "" && w.name != "ceiling" && !strings.Contains(","+o.only+",", ","+strings.TrimSuffix(w.name, "-ceiling")+",") {
 			continue
 		}
 		warm, err := luaScript(work, w.name+"-warmup", token, w.bodies, w.unique)
@@ -251,7 +264,7 @@ func run(ctx context.Context, o options) error {
 			cpu0 += cpuTicks(c)
 		}
 		var profiled func()
-		if profileDir != "" && w.name != "ceiling" {
+		if profileDir != "" && w.target == "" {
 			profiled = profile(metrics, filepath.Join(profileDir, w.name), o.duration)
 		}
 		l, err := runWrk(ctx, url, script, o.connections, o.duration)
@@ -270,15 +283,13 @@ func run(ctx context.Context, o options) error {
 		}
 		sum1, count1 := scrape(metrics)
 		r := result{workload: w, load: l, ratio: -1, stmtsPerReq: -1, cpuMsPerReq: -1}
-		if w.name != "ceiling" {
-			r.rss = peakRSS(srv.Process.Pid)
-		}
 		if w.name == "ceiling" {
 			ceilingRPS = l.RPS
-		} else {
-			if ceilingRPS > 0 {
-				r.ratio = l.RPS / ceilingRPS
-			}
+		} else if ceilingRPS > 0 {
+			r.ratio = l.RPS / ceilingRPS
+		}
+		if w.target == "" { // the minimal handlers run in this process
+			r.rss = peakRSS(srv.Process.Pid)
 			if count1 > count0 {
 				r.stmtsPerReq = (sum1 - sum0) / (count1 - count0)
 			}
@@ -302,7 +313,8 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	jobs := jobThroughput(ctx)
-	if err := report(o, results, seedTime, rss, jobs, export); err != nil {
+	floor := executorFloor(ctx)
+	if err := report(o, results, seedTime, rss, jobs, floor, export); err != nil {
 		return err
 	}
 	return exportErr // after the report: a failed export does not lose the run's figures
@@ -479,10 +491,35 @@ func scrape(addr string) (sum, count float64) {
 	return sum, count
 }
 
-// startCeiling serves a fixed 200-byte JSON body: the most this machine's
-// HTTP stack answers, measured by the same wrk run.
-func startCeiling() (string, func(), error) {
-	body := []byte(`{"data":{"ceiling":"` + strings.Repeat("x", 200-len(`{"data":{"ceiling":""}}`)) + `"}}`)
+// ceilingBody is the ceiling's fixed 200 bytes of JSON.
+var ceilingBody = []byte(`{"data":{"ceiling":"` + strings.Repeat("x", 200-len(`{"data":{"ceiling":""}}`)) + `"}}`)
+
+// fetchAnswer returns the bytes Q7's request is answered with.
+func fetchAnswer(url, token string, loads []workload) ([]byte, error) {
+	for _, w := range loads {
+		if w.name != "Q7" {
+			continue
+		}
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(w.bodies[0]))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("Q7's answer: %w", err)
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("Q7's answer: status %d, %v", resp.StatusCode, err)
+		}
+		return raw, nil
+	}
+	return nil, errors.New("no Q7 workload")
+}
+
+// startCeiling serves a fixed body: with the 200-byte ceilingBody, the most
+// this machine's HTTP stack answers, measured by the same wrk run.
+func startCeiling(body []byte) (string, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -539,6 +576,38 @@ func jobThroughput(ctx context.Context) string {
 	return strings.Join(figures, "; ") + ", 50 email workers, end to end"
 }
 
+// executorFloor runs the benchmark of gqlgen executing Q1 and Q2 with their
+// pages already in memory (no SQL, no extensions) and returns their CPU per
+// request: the least either can cost while the generated executor answers
+// it.
+func executorFloor(ctx context.Context) string {
+	step("F1: gqlgen's execution of Q1 and Q2 alone (go test -bench ExecutorFloor)")
+	out, err := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "ExecutorFloor/.*/interceptors=0$",
+		"-benchtime", "3000x", "-count", "3", "./graph/").CombinedOutput()
+	if err != nil {
+		return "F1 failed: " + err.Error()
+	}
+	figures := map[string][]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		for i, v := range f {
+			if v != "cpu-µs/op" || i == 0 {
+				continue
+			}
+			for _, q := range []string{"Q1", "Q2"} {
+				if us, err := strconv.ParseFloat(f[i-1], 64); err == nil && strings.Contains(f[0], "/"+q+"/") {
+					figures[q] = append(figures[q], fmt.Sprintf("%.2f", us/1000))
+				}
+			}
+		}
+	}
+	if len(figures["Q1"]) == 0 || len(figures["Q2"]) == 0 {
+		return "F1: no figure"
+	}
+	return fmt.Sprintf("F1 (the executor's floor): gqlgen executing Q1 and Q2 with their pages already in memory, no SQL and no extensions, "+
+		"costs %s CPU-ms per request for Q1 and %s for Q2 (three runs each).", strings.Join(figures["Q1"], " / "), strings.Join(figures["Q2"], " / "))
+}
+
 // exportAll is X1: requestUserExport of every user as CSV, worked by the
 // worker process, whose peak RSS it reports with the time from request to
 // finished file.
@@ -578,7 +647,7 @@ func exportAll(api, password string, workerPID, users int) (string, error) {
 	return "", fmt.Errorf("X1: the export did not finish in 10 minutes")
 }
 
-func report(o options, results []result, seed time.Duration, rss int64, jobs, export string) error {
+func report(o options, results []result, seed time.Duration, rss int64, jobs, floor, export string) error {
 	host, _ := os.Hostname()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Usergraph benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
@@ -602,6 +671,7 @@ func report(o options, results []result, seed time.Duration, rss int64, jobs, ex
 	if export != "" {
 		fmt.Fprintf(&b, "X1 (export every user to CSV): %s.\n", export)
 	}
+	fmt.Fprintf(&b, "%s\n", floor)
 	fmt.Print(b.String())
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
