@@ -228,8 +228,9 @@ func (s *UserStore) ByID(ctx context.Context, cols Columns, id uuid.UUID) (*mode
 	return s.findOne(ctx, cols, "u.id = ?", uuidArg(id))
 }
 
-// findOne scans by hand like the hot batch reads: a background job looks a
-// user up per email sent, and gorm's reflective scan was most of its cost.
+// findOne scans by hand like the hot batch reads: logins and mutations look
+// users up one at a time, and gorm's reflective scan would be most of a
+// lookup's cost.
 func (s *UserStore) findOne(ctx context.Context, cols Columns, cond string, arg any) (*model.User, error) {
 	rows, err := scanRows(s.db.WithContext(ctx).Raw(
 		"SELECT "+cols.list("u", userColumnNames)+" FROM users u WHERE u.deleted_at IS NULL AND "+cond+" LIMIT 1", arg),

@@ -96,12 +96,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// fetchCooldown is the least time between two fetches of a queue. River's
-// 100ms default caps a queue at ten fetches a second, so at 5 email
-// workers about 50 emails a second; 10ms lifts that ceiling about tenfold
-// (`make bench`: BenchmarkJobThroughput) for a few more cheap queries
-// while busy.
-const fetchCooldown = 10 * time.Millisecond
+// fetchCooldown is the least time between two fetches of a queue. A queue
+// cannot work more than MaxWorkers jobs per cooldown: River's 100ms default
+// caps 5 email workers at about 50 emails a second, and 10ms capped the 50
+// of `make bench` at 5,000. 5ms lifts that ceiling for a few more cheap
+// queries while busy; idle queues are woken by LISTEN/NOTIFY, not by
+// fetching (`make bench`: BenchmarkJobThroughput, BenchmarkRiverFloor).
+const fetchCooldown = 5 * time.Millisecond
 
 // Invalidator removes cached responses that read what a job changed.
 type Invalidator interface {
@@ -158,7 +159,7 @@ func New(d *db.DB, sender Sender, cfg Config) (*Jobs, error) {
 	if cfg.ExportDir == "" {
 		return nil, errors.New("jobs: ExportDir is required to run workers")
 	}
-	m := &mailer{db: d, sender: sender, publicURL: cfg.PublicURL, log: cfg.Log}
+	m := &mailer{db: d, sender: sender, publicURL: cfg.PublicURL, log: cfg.Log, recipients: newRecipients(d)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &welcomeWorker{mailer: m})
 	river.AddWorker(workers, &accountEmailWorker{mailer: m})

@@ -24,10 +24,11 @@ const Product = "Usergraph"
 // mailer renders and delivers the emails of every email job, and turns a
 // permanent refusal into an audit event and a discarded job.
 type mailer struct {
-	db        *db.DB
-	sender    Sender
-	publicURL *url.URL
-	log       *slog.Logger
+	db         *db.DB
+	sender     Sender
+	publicURL  *url.URL
+	log        *slog.Logger
+	recipients *recipients
 }
 
 // letter is what a template needs.
@@ -109,9 +110,5 @@ func (m *mailer) link(path string, q url.Values) string {
 
 // recipient loads the user an email goes to; nil when they are gone.
 func (m *mailer) recipient(ctx context.Context, id uuid.UUID) (*model.User, error) {
-	u, err := m.db.Users().ByID(ctx, db.UserEmail|db.UserUsername|db.UserDisplayName|db.UserStatus|db.UserEmailVerifiedAt, id)
-	if model.ErrorCode(err) == model.CodeNotFound {
-		return nil, nil
-	}
-	return u, err
+	return m.recipients.get(ctx, id)
 }
