@@ -152,7 +152,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opt Options) (Stats, error) {
 	go func() {
 		defer close(chunks)
 		for done := 0; done < opt.Users; done += chunkSize {
-			c := generate(rng, offset+done, min(chunkSize, opt.Users-done), now, roleIDs, groupIDs, opt)
+			c := generate(rng, offset+done, min(chunkSize, opt.Users-done), signups{now: now, n: opt.Users, done: done}, roleIDs, groupIDs, opt)
 			select {
 			case chunks <- c:
 			case <-genCtx.Done():
@@ -249,15 +249,34 @@ func ids(ctx context.Context, tx pgx.Tx, q string, n int) ([]uuid.UUID, error) {
 // chunk is n users' rows, with their roles and memberships, ready to COPY.
 type chunk struct{ users, userRoles, members [][]any }
 
+// signups spreads a load's sign-up times over the two years before now, in
+// the order the users are written: a users table grows by appending the
+// newest sign-up, so its creation order is its physical order (and its
+// UUIDv7 ids' order). Random times would scatter each page of a listing by
+// creation over the whole heap, which no table in service looks like.
+type signups struct {
+	now  time.Time
+	n    int // users in the load
+	done int // users written before this chunk
+}
+
+const signupSpan = 2 * 365 * 24 * time.Hour
+
+// at returns the sign-up time of the load's k-th user of the chunk: its
+// slot of the span, at a random point within it.
+func (s signups) at(rng *rand.Rand, k int) time.Time {
+	slot := signupSpan / time.Duration(s.n)
+	return s.now.Add(-signupSpan + slot*time.Duration(s.done+k) + time.Duration(rng.Int64N(int64(max(slot, 1)))))
+}
+
 // generate makes the rows of n users numbered from first.
-func generate(rng *rand.Rand, first, n int, now time.Time, roleIDs, groupIDs []uuid.UUID, opt Options) chunk {
+func generate(rng *rand.Rand, first, n int, times signups, roleIDs, groupIDs []uuid.UUID, opt Options) chunk {
 	users := make([][]any, 0, n)
 	var userRoles, members [][]any
-	span := 2 * 365 * 24 * time.Hour
 	for i := first; i < first+n; i++ {
 		fn, ln := firstNames[rng.IntN(len(firstNames))], lastNames[rng.IntN(len(lastNames))]
 		handle := strings.ToLower(fn + "." + ln + fmt.Sprint(i+1))
-		created := now.Add(-span + time.Duration(rng.Int64N(int64(span))))
+		created := times.at(rng, i-first)
 		id := uuid.Must(uuid.NewV7())
 		status := "ACTIVE"
 		switch p := rng.IntN(100); {

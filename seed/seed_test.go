@@ -3,6 +3,7 @@ package seed_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,34 @@ func TestSeed_ABulkLoadOnOneConnection(t *testing.T) {
 	}
 	if after := schemaShape(t, pool); strings.Join(before, "\n") != strings.Join(after, "\n") {
 		t.Fatalf("schema after the load:\n%s\nwant:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+	}
+}
+
+// Seeded users signed up in the order they were written, as a table in
+// service grows: listing them by creation walks the ids and the heap in
+// order. Each load spans the two years before it, so the only step back in
+// time is where the second load begins.
+func TestSeed_UsersAreCreatedInTheOrderTheyAreWritten(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t).Pool
+	for range 2 {
+		if _, err := seed.Run(ctx, pool, seed.Options{Users: 3000, Groups: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := dbtest.Strings(t, pool, `
+		SELECT count(*) FILTER (WHERE created_at < prev) || ' steps back; spans 700 days: ' ||
+		       (max(created_at) - min(created_at) > interval '700 days')::text
+		FROM (SELECT created_at, lag(created_at) OVER (ORDER BY id) AS prev FROM users) AS u`)
+	if want := "1 steps back; spans 700 days: true"; len(got) != 1 || got[0] != want {
+		t.Fatalf("sign-up times in id order: %v, want %q", got, want)
+	}
+	// The first page by creation lies on a few heap pages, not on 50.
+	pages := dbtest.Strings(t, pool, `
+		SELECT count(DISTINCT (ctid::text::point)[0])::text
+		FROM (SELECT ctid FROM users ORDER BY created_at, id LIMIT 50) AS u`)
+	if n, err := strconv.Atoi(pages[0]); err != nil || n > 3 {
+		t.Fatalf("the first 50 users by creation lie on %v heap pages, want at most 3", pages)
 	}
 }
