@@ -26,6 +26,30 @@ type SessionCache interface {
 	BumpGeneration(ctx context.Context)
 }
 
+// ReadAlong asks the session cache for other keys of the same store, read
+// in the round trip that checks the session: a request whose next read is
+// known before it is authenticated (a cached answer, say) then makes one
+// round trip instead of two. The keys are read as they are, whatever the
+// session turns out to be; the caller decides what the values may answer
+// once it knows the viewer. A cache that cannot read them leaves Read false.
+type ReadAlong struct {
+	Keys []string
+	Vals [][]byte // nil for a missing key
+	Read bool
+}
+
+type readAlongKey struct{}
+
+// WithReadAlong returns ctx asking the session check in it to read along.
+func WithReadAlong(ctx context.Context, along *ReadAlong) context.Context {
+	return context.WithValue(ctx, readAlongKey{}, along)
+}
+
+func readAlongFrom(ctx context.Context) *ReadAlong {
+	along, _ := ctx.Value(readAlongKey{}).(*ReadAlong)
+	return along
+}
+
 // CachedSession is what the cache keeps for a session.
 type CachedSession struct {
 	Viewer     Viewer

@@ -36,14 +36,29 @@ func (c *RedisCache) ctx(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// Get implements SessionCache: one MGET reads the entry and the generation.
+// Get implements SessionCache: one MGET reads the entry and the generation,
+// and the keys of a ReadAlong in ctx.
 func (c *RedisCache) Get(ctx context.Context, key string) (CachedSession, bool, int64) {
+	keys := []string{key, generationKey}
+	along := readAlongFrom(ctx)
+	if along != nil {
+		keys = append(keys, along.Keys...)
+	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	vals, err := c.rdb.MGet(ctx, key, generationKey).Result()
+	vals, err := c.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
 		c.log.WarnContext(ctx, "session cache read failed; checking PostgreSQL", "err", err)
 		return CachedSession{}, false, -1
+	}
+	if along != nil {
+		along.Vals = make([][]byte, len(along.Keys))
+		for i, v := range vals[2:] {
+			if s, ok := v.(string); ok {
+				along.Vals[i] = []byte(s)
+			}
+		}
+		along.Read = true
 	}
 	gen := int64(0) // never bumped yet
 	if g, ok := vals[1].(string); ok {

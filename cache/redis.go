@@ -94,6 +94,18 @@ func (r *Redis) call(ctx context.Context, fn func(ctx context.Context) error) er
 	return err
 }
 
+// rawKey implements rawKeyer: the Redis key of key's entry. False while an
+// invalidation is pending or the breaker is not closed: reads must then go
+// through ready, or miss.
+func (r *Redis) rawKey(key string) (string, bool) {
+	if r.cb.State() != gobreaker.StateClosed {
+		return "", false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return keyPrefix + "v:" + key, len(r.pending) == 0
+}
+
 // ready flushes invalidations that failed earlier; the cache may be used
 // only when none is left.
 func (r *Redis) ready(ctx context.Context) bool {

@@ -184,6 +184,45 @@ func (r *Responses) Cached(ctx context.Context, p *Plan) ([]byte, bool) {
 	return vals[0], true
 }
 
+// rawKeyer is a Store whose entries another client of the same server can
+// read under their raw keys, in a round trip of its own making.
+type rawKeyer interface {
+	rawKey(key string) (string, bool)
+}
+
+// ReadAlongKey returns the raw key under which the store keeps a planned
+// operation's answer for the viewer group and user (as the Viewer function
+// names them), for a read made along another one: see auth.ReadAlong.
+// False when the store cannot be read that way, or must not be now.
+func (r *Responses) ReadAlongKey(p *Plan, group, user string) (string, bool) {
+	rk, ok := r.store.(rawKeyer)
+	if !ok {
+		return "", false
+	}
+	return rk.rawKey(r.keyFor(p.Query, p.OperationName, p.Variables, p.Policy, group, user))
+}
+
+// CachedAlong is Cached for an answer already read along another round
+// trip: raw is the key it was read under (from ReadAlongKey, for the viewer
+// guessed before the request was authenticated) and val what was there
+// (nil: nothing). It decides only when raw is this viewer's key now;
+// otherwise decided is false and Cached must be asked.
+func (r *Responses) CachedAlong(ctx context.Context, p *Plan, raw string, val []byte) (data []byte, hit, decided bool) {
+	if r.cfg.Debug || r.cfg.Fresh != nil && r.cfg.Fresh(ctx) {
+		return nil, false, true
+	}
+	group, user := r.viewer(ctx)
+	if want, ok := r.ReadAlongKey(p, group, user); !ok || want != raw {
+		return nil, false, false
+	}
+	if val == nil {
+		return nil, false, true // the full path that follows counts the miss
+	}
+	r.cfg.Metrics.lookup("response", true, nil)
+	r.cfg.Metrics.answeredDirectly()
+	return val, true, true
+}
+
 // WithOutcome gives the HTTP layer a place to learn the operation's
 // policy; read it after the handler returns.
 func WithOutcome(ctx context.Context) (context.Context, *Outcome) {
@@ -292,10 +331,22 @@ func (r *Responses) policy(oc *graphql.OperationContext) Policy {
 // key identifies a response: the document, the operation, the variables
 // and who may share it.
 func (r *Responses) key(ctx context.Context, query, operationName string, vars []byte, pol Policy) string {
-	group, user := "anonymous", ""
-	if r.cfg.Viewer != nil {
-		group, user = r.cfg.Viewer(ctx)
+	group, user := r.viewer(ctx)
+	return r.keyFor(query, operationName, vars, pol, group, user)
+}
+
+// ViewerOf names who asks, as the cache keys do: the group of viewers who
+// share answers and, for private answers, the user.
+func (r *Responses) ViewerOf(ctx context.Context) (group, user string) { return r.viewer(ctx) }
+
+func (r *Responses) viewer(ctx context.Context) (group, user string) {
+	if r.cfg.Viewer == nil {
+		return "anonymous", ""
 	}
+	return r.cfg.Viewer(ctx)
+}
+
+func (r *Responses) keyFor(query, operationName string, vars []byte, pol Policy, group, user string) string {
 	h := sha256.New()
 	h.Write([]byte(query))
 	h.Write([]byte{0})

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"mime"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
+	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/ratelimit"
 	"github.com/usergraph/usergraph/telemetry"
@@ -41,21 +43,78 @@ type cachedPersisted struct {
 	limiter   *ratelimit.Limiter
 	metrics   *telemetry.Metrics
 	plans     *expirable.LRU[string, *cache.Plan]
+	// viewers remembers who each session token (by hash) was on its last
+	// request: the guess readAlong reads the answer for. A wrong or stale
+	// guess costs a round trip, never a wrong answer.
+	viewers *expirable.LRU[string, cacheViewer]
 }
+
+// cacheViewer names a viewer as the response cache's keys do.
+type cacheViewer struct{ group, user string }
 
 func newCachedPersisted(next http.Handler, responses *cache.Responses, limiter *ratelimit.Limiter, metrics *telemetry.Metrics) *cachedPersisted {
 	return &cachedPersisted{next: next, responses: responses, limiter: limiter, metrics: metrics,
-		plans: expirable.NewLRU[string, *cache.Plan](5000, nil, planTTL)}
+		plans:   expirable.NewLRU[string, *cache.Plan](5000, nil, planTTL),
+		viewers: expirable.NewLRU[string, cacheViewer](20_000, nil, planTTL)}
+}
+
+// persistedRequest is what readAlong learned of a request before it was
+// authenticated, for ServeHTTP after.
+type persistedRequest struct {
+	fingerprint string
+	tokenHash   string          // "" for no token
+	along       *auth.ReadAlong // nil when nothing is read along
+}
+
+type persistedRequestKey struct{}
+
+// readAlong goes before authentication. A persisted request with a plan
+// and a session token seen before has its answer read in the round trip
+// that checks the session, under the key of the viewer the token was last
+// time. ServeHTTP uses that read only if it is under the key of the viewer
+// the session turns out to be now; otherwise it reads again.
+func (c *cachedPersisted) readAlong(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fp, ok := fingerprint(r)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := r.Context()
+		pr := &persistedRequest{fingerprint: fp}
+		if token := requestToken(r); token != "" {
+			pr.tokenHash = string(auth.HashToken(token))
+			plan, known := c.plans.Peek(fp)
+			who, seen := c.viewers.Peek(pr.tokenHash)
+			if known && seen {
+				if raw, ok := c.responses.ReadAlongKey(plan, who.group, who.user); ok {
+					pr.along = &auth.ReadAlong{Keys: []string{raw}}
+					ctx = auth.WithReadAlong(ctx, pr.along)
+				}
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, persistedRequestKey{}, pr)))
+	})
 }
 
 func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	fp, ok := fingerprint(r)
-	if !ok {
-		c.next.ServeHTTP(w, r)
-		return
-	}
 	ctx := r.Context()
+	pr, _ := ctx.Value(persistedRequestKey{}).(*persistedRequest)
+	if pr == nil {
+		fp, ok := fingerprint(r)
+		if !ok {
+			c.next.ServeHTTP(w, r)
+			return
+		}
+		pr = &persistedRequest{fingerprint: fp}
+	}
+	if pr.tokenHash != "" && auth.ViewerFrom(ctx) != nil {
+		group, user := c.responses.ViewerOf(ctx)
+		if who, ok := c.viewers.Peek(pr.tokenHash); !ok || who != (cacheViewer{group, user}) {
+			c.viewers.Add(pr.tokenHash, cacheViewer{group, user})
+		}
+	}
 	out := cache.OutcomeFrom(ctx)
 	if out == nil {
 		ctx, out = cache.WithOutcome(ctx)
@@ -63,8 +122,8 @@ func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Charged first, as the full path charges before it runs anything: a
 	// refusal or a miss then goes on to it, charged once already.
-	if plan, ok := c.plans.Get(fp); ok && c.allowed(r, plan) {
-		if data, ok := c.responses.Cached(ctx, plan); ok {
+	if plan, ok := c.plans.Get(pr.fingerprint); ok && c.allowed(r, plan) {
+		if data, ok := c.cached(ctx, plan, pr.along); ok {
 			out.Policy, out.Result = plan.Policy, "hit"
 			c.write(w, r, plan, data, start)
 			return
@@ -72,8 +131,20 @@ func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.next.ServeHTTP(w, r)
 	if out.Plan != nil {
-		c.plans.Add(fp, out.Plan)
+		c.plans.Add(pr.fingerprint, out.Plan)
 	}
+}
+
+// cached is the plan's cached answer for this viewer: from the read made
+// along the session check when that read was for this viewer, else read
+// now.
+func (c *cachedPersisted) cached(ctx context.Context, plan *cache.Plan, along *auth.ReadAlong) ([]byte, bool) {
+	if along != nil && along.Read {
+		if data, hit, decided := c.responses.CachedAlong(ctx, plan, along.Keys[0], along.Vals[0]); decided {
+			return data, hit
+		}
+	}
+	return c.responses.Cached(ctx, plan)
 }
 
 // allowed charges the operation's cost as the full path would (which then

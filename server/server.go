@@ -155,14 +155,20 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	mux := http.NewServeMux()
 	graphqlCORS := corsFor(cfg.CORSOrigins)
 	var api http.Handler = srv
+	var direct *cachedPersisted
 	if cfg.Responses != nil && !cfg.Debug { // debug responses carry per-run extensions
-		api = newCachedPersisted(api, cfg.Responses, cfg.RateLimit, cfg.Metrics)
+		direct = newCachedPersisted(api, cfg.Responses, cfg.RateLimit, cfg.Metrics)
+		api = direct
 	}
 	api = cacheHeaders(api)
 	if cfg.WriteMarks != nil {
 		api = readYourWrites(api, cfg.WriteMarks)
 	}
-	mux.Handle("/graphql", graphqlCORS(deadline(gate(rateLimitHeaders(authenticate(api, authn, cfg.TrustedProxies, log)), cfg.Limits.MaxBody), cfg.RequestTimeout)))
+	api = authenticate(api, authn, cfg.TrustedProxies, log)
+	if direct != nil {
+		api = direct.readAlong(api)
+	}
+	mux.Handle("/graphql", graphqlCORS(deadline(gate(rateLimitHeaders(api), cfg.Limits.MaxBody), cfg.RequestTimeout)))
 	mux.Handle("GET /exports/{id}", authenticate(exportDownload(res, log), authn, cfg.TrustedProxies, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -228,13 +234,7 @@ func deadline(next http.Handler, d time.Duration) http.Handler {
 func authenticate(next http.Handler, authn Authenticator, trusted []netip.Prefix, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		token := ""
-		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			token = strings.TrimSpace(h[7:])
-		} else if c, err := r.Cookie(auth.CookieName); err == nil {
-			token = c.Value
-		}
-		if token != "" {
+		if token := requestToken(r); token != "" {
 			v, err := authn.Authenticate(ctx, token)
 			if err != nil {
 				log.WarnContext(ctx, "session lookup failed; treating request as anonymous", "request_id", resolver.RequestID(ctx), "err", err)
@@ -247,6 +247,18 @@ func authenticate(next http.Handler, authn Authenticator, trusted []netip.Prefix
 			SetCookie: func(c *http.Cookie) { http.SetCookie(w, c) }})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// requestToken is the session token a request carries: a bearer token, or
+// else the session cookie; "" for none.
+func requestToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	if c, err := r.Cookie(auth.CookieName); err == nil {
+		return c.Value
+	}
+	return ""
 }
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
