@@ -35,7 +35,6 @@ func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	}
 }
 
-
 // With sessions and answers in one Redis, as in production, a repeated
 // persisted request takes one round trip: its answer is read along the
 // session check, under the key of whom the token was last time. Whoever the
