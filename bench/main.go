@@ -577,12 +577,12 @@ func jobThroughput(ctx context.Context) string {
 }
 
 // executorFloor runs the benchmark of gqlgen executing Q1 and Q2 with their
-// pages already in memory (no SQL, no extensions) and returns their CPU per
-// request: the least either can cost while the generated executor answers
-// it.
+// pages already in memory (no SQL, no extensions), with and without the
+// stack reserve usergraph serve keeps, and returns their CPU per request:
+// the least either can cost while the generated executor answers it.
 func executorFloor(ctx context.Context) string {
 	step("F1: gqlgen's execution of Q1 and Q2 alone (go test -bench ExecutorFloor)")
-	out, err := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "ExecutorFloor/.*/interceptors=0$",
+	out, err := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "ExecutorFloor/.*/(interceptors=0|reserved)$",
 		"-benchtime", "3000x", "-count", "3", "./graph/").CombinedOutput()
 	if err != nil {
 		return "F1 failed: " + err.Error()
@@ -594,18 +594,26 @@ func executorFloor(ctx context.Context) string {
 			if v != "cpu-µs/op" || i == 0 {
 				continue
 			}
+			us, err := strconv.ParseFloat(f[i-1], 64)
+			if err != nil {
+				continue
+			}
 			for _, q := range []string{"Q1", "Q2"} {
-				if us, err := strconv.ParseFloat(f[i-1], 64); err == nil && strings.Contains(f[0], "/"+q+"/") {
-					figures[q] = append(figures[q], fmt.Sprintf("%.2f", us/1000))
+				for _, variant := range []string{"interceptors=0", "reserved"} {
+					if strings.Contains(f[0], "/"+q+"/"+variant) {
+						figures[q+" "+variant] = append(figures[q+" "+variant], fmt.Sprintf("%.2f", us/1000))
+					}
 				}
 			}
 		}
 	}
-	if len(figures["Q1"]) == 0 || len(figures["Q2"]) == 0 {
+	if len(figures) != 4 {
 		return "F1: no figure"
 	}
 	return fmt.Sprintf("F1 (the executor's floor): gqlgen executing Q1 and Q2 with their pages already in memory, no SQL and no extensions, "+
-		"costs %s CPU-ms per request for Q1 and %s for Q2 (three runs each).", strings.Join(figures["Q1"], " / "), strings.Join(figures["Q2"], " / "))
+		"costs %s CPU-ms per request for Q1 and %s for Q2 with the server's stack reserve, %s and %s without (three runs each).",
+		strings.Join(figures["Q1 reserved"], " / "), strings.Join(figures["Q2 reserved"], " / "),
+		strings.Join(figures["Q1 interceptors=0"], " / "), strings.Join(figures["Q2 interceptors=0"], " / "))
 }
 
 // exportAll is X1: requestUserExport of every user as CSV, worked by the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/usergraph/usergraph/graph"
 	"github.com/usergraph/usergraph/model"
+	"github.com/usergraph/usergraph/server"
 )
 
 // floorQuery answers users(...) from a page built once, so that what is
@@ -63,7 +65,8 @@ func (r floorRoot) User() graph.UserResolver   { return r.u }
 // the data already in memory: no SQL, no loaders, no extensions. Issue 8
 // asks Q1 to cost at most 0.4 CPU-ms and Q2 1.0 in all (server and
 // PostgreSQL); compare these figures with that. interceptors=2 adds two
-// pass-through field interceptors, the number the server installs.
+// pass-through field interceptors, the number the server installs;
+// reserved parks deep stacks as usergraph serve does (server.ReserveStacks).
 //
 //	go test -run '^$' -bench ExecutorFloor -benchmem ./graph/
 func BenchmarkExecutorFloor(b *testing.B) {
@@ -95,12 +98,31 @@ func BenchmarkExecutorFloor(b *testing.B) {
 		{"Q1", `{ users(first: 50) { edges { cursor node { id email username } } pageInfo { hasNextPage endCursor } } }`, `"hasNextPage":true`},
 		{"Q2", `{ users(first: 50) { nodes { id email username roles { name } groups(first: 5) { nodes { name } } } } }`, `"name":"group-2"`},
 	}
+	variants := []struct {
+		name         string
+		interceptors int
+		reserve      bool
+	}{
+		{"interceptors=0", 0, false},
+		{"interceptors=2", 2, false},
+		{"reserved", 0, true}, // as usergraph serve runs: server.ReserveStacks(256)
+	}
 	for _, q := range queries {
-		for _, interceptors := range []int{0, 2} {
-			b.Run(fmt.Sprintf("%s/interceptors=%d", q.name, interceptors), func(b *testing.B) {
+		for _, v := range variants {
+			b.Run(q.name+"/"+v.name, func(b *testing.B) {
+				if v.reserve {
+					release := server.ReserveStacks(256)
+					runtime.GC() // the starting stack size is set at each collection
+					runtime.GC()
+					defer func() {
+						release()
+						runtime.GC()
+						runtime.GC()
+					}()
+				}
 				srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root, Directives: directives}))
 				srv.AddTransport(transport.POST{})
-				for range interceptors {
+				for range v.interceptors {
 					srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) { return next(ctx) })
 				}
 				body, err := json.Marshal(map[string]string{"query": q.query})

@@ -47,6 +47,7 @@ type Config struct {
 	Limits          server.Limits
 	Suggestions     bool
 	RequestTimeout  time.Duration
+	StackReserve    int // goroutines parked with deep stacks: server.ReserveStacks
 	OTLPEndpoint    string
 	CORSOrigins     []string
 	Pprof           bool
@@ -236,6 +237,10 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	}
 	c.Suggestions = boolOr("suggestions", dev)
 	c.RequestTimeout = cmd.Duration("request-timeout")
+	c.StackReserve = cmd.Int("goroutine-stack-reserve")
+	if c.StackReserve < 0 || c.StackReserve > 10_000 {
+		return c, fmt.Errorf("GOROUTINE_STACK_RESERVE: must be between 0 and 10000, got %d", c.StackReserve)
+	}
 	if c.RequestTimeout < time.Second {
 		return c, fmt.Errorf("REQUEST_TIMEOUT: must be at least 1s, got %s", c.RequestTimeout)
 	}

@@ -35,6 +35,9 @@ import (
 func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	log := newLogger(cfg)
 	log.Info("starting usergraph", "config", cfg.String())
+	if cfg.StackReserve > 0 {
+		defer server.ReserveStacks(cfg.StackReserve)()
+	}
 
 	metrics := telemetry.NewMetrics()
 	cfg.DB.ObserveQuery = metrics.ObserveQuery
