@@ -205,13 +205,13 @@ func (r *Responses) ReadAlongKey(p *Plan, group, user string) (string, bool) {
 // CachedAlong is Cached for an answer already read along another round
 // trip: raw is the key it was read under (from ReadAlongKey, for the viewer
 // guessed before the request was authenticated) and val what was there
-// (nil: nothing). It decides only when raw is this viewer's key now;
-// otherwise decided is false and Cached must be asked.
-func (r *Responses) CachedAlong(ctx context.Context, p *Plan, raw string, val []byte) (data []byte, hit, decided bool) {
+// (nil: nothing); group and user name who asks (ViewerOf). It decides only
+// when raw is that viewer's key; otherwise decided is false and Cached must
+// be asked.
+func (r *Responses) CachedAlong(ctx context.Context, p *Plan, group, user, raw string, val []byte) (data []byte, hit, decided bool) {
 	if r.cfg.Debug || r.cfg.Fresh != nil && r.cfg.Fresh(ctx) {
 		return nil, false, true
 	}
-	group, user := r.viewer(ctx)
 	if want, ok := r.ReadAlongKey(p, group, user); !ok || want != raw {
 		return nil, false, false
 	}
@@ -331,15 +331,13 @@ func (r *Responses) policy(oc *graphql.OperationContext) Policy {
 // key identifies a response: the document, the operation, the variables
 // and who may share it.
 func (r *Responses) key(ctx context.Context, query, operationName string, vars []byte, pol Policy) string {
-	group, user := r.viewer(ctx)
+	group, user := r.ViewerOf(ctx)
 	return r.keyFor(query, operationName, vars, pol, group, user)
 }
 
 // ViewerOf names who asks, as the cache keys do: the group of viewers who
 // share answers and, for private answers, the user.
-func (r *Responses) ViewerOf(ctx context.Context) (group, user string) { return r.viewer(ctx) }
-
-func (r *Responses) viewer(ctx context.Context) (group, user string) {
+func (r *Responses) ViewerOf(ctx context.Context) (group, user string) {
 	if r.cfg.Viewer == nil {
 		return "anonymous", ""
 	}

@@ -105,13 +105,13 @@ func BenchmarkExecutorFloor(b *testing.B) {
 	}{
 		{"interceptors=0", 0, false},
 		{"interceptors=2", 2, false},
-		{"reserved", 0, true}, // as usergraph serve runs: server.ReserveStacks(256)
+		{"reserved", 0, true}, // as usergraph serve runs
 	}
 	for _, q := range queries {
 		for _, v := range variants {
 			b.Run(q.name+"/"+v.name, func(b *testing.B) {
 				if v.reserve {
-					release := server.ReserveStacks(256)
+					release := server.ReserveStacks(server.DefaultStackReserve)
 					runtime.GC() // the starting stack size is set at each collection
 					runtime.GC()
 					defer func() {

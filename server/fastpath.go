@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/usergraph/usergraph/auth"
@@ -109,10 +110,15 @@ func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		pr = &persistedRequest{fingerprint: fp}
 	}
-	if pr.tokenHash != "" && auth.ViewerFrom(ctx) != nil {
-		group, user := c.responses.ViewerOf(ctx)
-		if who, ok := c.viewers.Peek(pr.tokenHash); !ok || who != (cacheViewer{group, user}) {
-			c.viewers.Add(pr.tokenHash, cacheViewer{group, user})
+	// Who the token is now: remembered for its next request, and what the
+	// answer read along must have been read for.
+	var now cacheViewer
+	if pr.tokenHash != "" {
+		now.group, now.user = c.responses.ViewerOf(ctx)
+		if auth.ViewerFrom(ctx) != nil {
+			if last, ok := c.viewers.Peek(pr.tokenHash); !ok || last != now {
+				c.viewers.Add(pr.tokenHash, now)
+			}
 		}
 	}
 	out := cache.OutcomeFrom(ctx)
@@ -123,7 +129,7 @@ func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Charged first, as the full path charges before it runs anything: a
 	// refusal or a miss then goes on to it, charged once already.
 	if plan, ok := c.plans.Get(pr.fingerprint); ok && c.allowed(r, plan) {
-		if data, ok := c.cached(ctx, plan, pr.along); ok {
+		if data, ok := c.cached(ctx, plan, pr.along, now); ok {
 			out.Policy, out.Result = plan.Policy, "hit"
 			c.write(w, r, plan, data, start)
 			return
@@ -135,12 +141,12 @@ func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cached is the plan's cached answer for this viewer: from the read made
-// along the session check when that read was for this viewer, else read
-// now.
-func (c *cachedPersisted) cached(ctx context.Context, plan *cache.Plan, along *auth.ReadAlong) ([]byte, bool) {
+// cached is the plan's cached answer for the viewer who asks (who): from
+// the read made along the session check when that read was for who, else
+// read now.
+func (c *cachedPersisted) cached(ctx context.Context, plan *cache.Plan, along *auth.ReadAlong, who cacheViewer) ([]byte, bool) {
 	if along != nil && along.Read {
-		if data, hit, decided := c.responses.CachedAlong(ctx, plan, along.Keys[0], along.Vals[0]); decided {
+		if data, hit, decided := c.responses.CachedAlong(ctx, plan, who.group, who.user, along.Keys[0], along.Vals[0]); decided {
 			return data, hit
 		}
 	}
@@ -160,10 +166,8 @@ func (c *cachedPersisted) allowed(r *http.Request, plan *cache.Plan) bool {
 // and the same bytes, with the access log and metrics filled in.
 func (c *cachedPersisted) write(w http.ResponseWriter, r *http.Request, plan *cache.Plan, data []byte, start time.Time) {
 	noteOperation(r.Context(), plan.Name, plan.Type)
-	body := make([]byte, 0, len(data)+len(`{"data":}`))
-	body = append(append(append(body, `{"data":`...), data...), '}')
 	w.Header().Set("Content-Type", gqlgenContentType(r.Header.Get("Accept")))
-	_, _ = w.Write(body)
+	writeResponse(w, &graphql.Response{Data: data})
 	c.metrics.ObserveOperation(plan.Name, plan.Type, "ok", time.Since(start))
 }
 

@@ -2,6 +2,10 @@ package server
 
 import "sync"
 
+// DefaultStackReserve is how many goroutines usergraph serve parks with
+// ReserveStacks unless told otherwise.
+const DefaultStackReserve = 256
+
 // ReserveStacks parks n goroutines for the life of the process (or until
 // release), each holding about 24 KiB of stack in use, so that the Go
 // runtime starts new goroutines with stacks big enough for gqlgen's.

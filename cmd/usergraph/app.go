@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/usergraph/usergraph/server"
 )
 
 // newApp declares the command line. Every setting is a flag that also reads
@@ -180,7 +182,7 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-complexity", Value: 2_500, Sources: cli.EnvVars("MAX_COMPLEXITY"), Usage: "most an operation may cost (list fields cost their page size times their children)"},
 		&cli.BoolFlag{Name: "suggestions", Sources: cli.EnvVars("SUGGESTIONS"), Usage: "'Did you mean ...?' in validation errors (default: on in development mode)"},
 		&cli.DurationFlag{Name: "request-timeout", Value: 30 * time.Second, Sources: cli.EnvVars("REQUEST_TIMEOUT"), Usage: "deadline of each request"},
-		&cli.IntFlag{Name: "goroutine-stack-reserve", Value: 256, Sources: cli.EnvVars("GOROUTINE_STACK_RESERVE"), Usage: "goroutines parked with deep stacks so that new ones start big enough for gqlgen (0: none)"},
+		&cli.IntFlag{Name: "goroutine-stack-reserve", Value: server.DefaultStackReserve, Sources: cli.EnvVars("GOROUTINE_STACK_RESERVE"), Usage: "goroutines parked with deep stacks so that new ones start big enough for gqlgen (0: none)"},
 		&cli.IntFlag{Name: "rate-limit-points", Value: 5_000, Sources: cli.EnvVars("RATE_LIMIT_POINTS"), Usage: "request budget per client per window, in points (1 per 100 complexity); 0 turns it off"},
 		&cli.DurationFlag{Name: "rate-limit-window", Value: time.Hour, Sources: cli.EnvVars("RATE_LIMIT_WINDOW"), Usage: "how long a budget lasts"},
 		&cli.StringFlag{Name: "otlp-endpoint", Sources: cli.EnvVars("OTEL_EXPORTER_OTLP_ENDPOINT"), Usage: "send OpenTelemetry traces over OTLP/HTTP to this URL (default: tracing off)"},
