@@ -128,6 +128,7 @@ type DB struct {
 	Gorm *gorm.DB
 
 	replicas *replicas // nil without DATABASE_REPLICA_URLS
+	rare     *rareSearches
 }
 
 // Open connects to PostgreSQL and checks the connection.
@@ -167,7 +168,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("opening gorm: %w", err)
 	}
-	d := &DB{Pool: pool, SQL: sqlDB, Gorm: gdb}
+	d := &DB{Pool: pool, SQL: sqlDB, Gorm: gdb, rare: newRareSearches()}
 	if len(cfg.ReplicaURLs) > 0 {
 		if d.replicas, err = openReplicas(ctx, cfg, gdb, sqlDB); err != nil {
 			d.Close()
@@ -214,7 +215,7 @@ func (d *DB) Close() {
 func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
 
 // Users returns the user store on the pool.
-func (d *DB) Users() *UserStore { return &UserStore{db: d.Gorm} }
+func (d *DB) Users() *UserStore { return &UserStore{db: d.Gorm, rare: d.rare} }
 
 // Roles returns the role store on the pool.
 func (d *DB) Roles() *RoleStore { return &RoleStore{db: d.Gorm} }

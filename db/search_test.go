@@ -98,3 +98,60 @@ func plainSearch(t *testing.T, d *db.DB, term string) []string {
 		AND (u.email || ' ' || lower(u.username) || ' ' || lower(u.display_name)) LIKE '%' || $1 || '%'
 		ORDER BY u.created_at, u.id`, term)
 }
+
+// A search found rare is not walked again from the same place: the same
+// request is one statement, through the trigram index, and gives the same
+// page. A common search is still walked, and a rare search's next page is
+// walked once, since a term rare at the start can be common further on.
+func TestSearch_ARareSearchAgainSkipsTheWalk(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	ctx := context.Background()
+	if _, err := seed.Run(ctx, d.Pool, seed.Options{Users: 20_000, Groups: 20}); err != nil {
+		t.Fatal(err)
+	}
+	order := db.UserOrder{Field: model.UserOrderCreatedAt, Direction: model.Asc}
+	first := 50
+	list := func(term string, after *string) (users []string, statements int64, next *string) {
+		t.Helper()
+		page, err := db.ParsePage(db.PageArgs{First: &first, After: after}, order.PageTag())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, counter := db.WithStatementCounter(ctx)
+		w, err := d.Users().List(cctx, db.UserUsername, model.UserFilter{Search: term}, order, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range w.Rows {
+			users = append(users, u.Username)
+		}
+		return users, counter.Count(), w.PageInfo.EndCursor
+	}
+
+	rare := "4242"
+	page1, n1, next := list(rare, nil)
+	again, n2, _ := list(rare, nil)
+	if n1 != 2 || n2 != 1 {
+		t.Errorf("rare search: %d statements, then %d again; want 2, then 1", n1, n2)
+	}
+	if len(page1) == 0 || fmt.Sprint(again) != fmt.Sprint(page1) {
+		t.Errorf("rare search again gave %v, first time %v", again, page1)
+	}
+	if want := plainSearch(t, d, rare); fmt.Sprint(again) != fmt.Sprint(want[:min(first, len(want))]) {
+		t.Errorf("rare search again gave %d users, the plain query's first page is another", len(again))
+	}
+	if next != nil {
+		if _, n, _ := list(rare, next); n != 2 {
+			t.Errorf("rare search's next page: %d statements, want 2 (walked once)", n)
+		}
+	}
+	for range 2 {
+		if _, n, _ := list("example", nil); n != 1 {
+			t.Errorf("common search: %d statements, want 1 (walked)", n)
+		}
+	}
+	if _, n, _ := list("4242", nil); n != 1 {
+		t.Errorf("rare search a third time: %d statements, want 1", n)
+	}
+}

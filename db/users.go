@@ -16,7 +16,8 @@ import (
 // UserStore reads and writes users. Soft-deleted users are invisible to every
 // method except Restore.
 type UserStore struct {
-	db *gorm.DB
+	db   *gorm.DB
+	rare *rareSearches // nil inside a transaction
 }
 
 // userSearchExpr must match the expression of users_search_trgm_idx exactly,
@@ -143,7 +144,8 @@ func (s *UserStore) rows(q *gorm.DB, cols Columns, o UserOrder, p Page) ([]model
 // for walking to be the fast way, and the page is done in one statement. A
 // term that does not is rare (fewer than one match in 40 users), so its
 // matches are few, and the second statement collects them through the
-// trigram index and sorts them.
+// trigram index and sorts them. The same search again skips the walk
+// (rareSearches).
 const searchWalk = 2000
 
 // search is List for a search: see searchWalk.
@@ -152,8 +154,12 @@ func (s *UserStore) search(ctx context.Context, cols Columns, f model.UserFilter
 	if err != nil {
 		return Window[model.User]{}, err
 	}
-	rows, err := s.rows(walk, cols, o, p)
-	if err == nil && len(rows) <= p.Limit {
+	var rows []model.User
+	key := searchKey(f, o, p)
+	if s.rare.known(key) {
+		rows, err = s.rows(collect, cols, o, p)
+	} else if rows, err = s.rows(walk, cols, o, p); err == nil && len(rows) <= p.Limit {
+		s.rare.remember(key)
 		rows, err = s.rows(collect, cols, o, p)
 	}
 	if err != nil {
