@@ -9,6 +9,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,6 +82,7 @@ type workload struct {
 	name, what string
 	bodies     []string
 	unique     bool   // %d in the body becomes a number unique to the run
+	gzip       bool   // asks for gzip, as browsers do
 	cached     bool   // sent to the instance with the response cache
 	target     string // "" for /graphql
 }
@@ -202,7 +205,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	ceiling, stopCeiling, err := startCeiling(ceilingBody)
+	ceiling, stopCeiling, err := startCeiling(ceilingBody, "")
 	if err != nil {
 		return err
 	}
@@ -218,12 +221,23 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	q7Ceiling, stopQ7Ceiling, err := startCeiling(q7Answer)
+	q7Ceiling, stopQ7Ceiling, err := startCeiling(q7Answer, "")
 	if err != nil {
 		return err
 	}
 	defer stopQ7Ceiling()
 	loads = append(loads, workload{name: "Q7-ceiling", what: fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), target: q7Ceiling})
+	q7Zipped, err := checkGzip(cachedAPI+"/graphql", token, loads, q7Answer)
+	if err != nil {
+		return err
+	}
+	q7gzCeiling, stopQ7gzCeiling, err := startCeiling(q7Zipped, "gzip")
+	if err != nil {
+		return err
+	}
+	defer stopQ7gzCeiling()
+	loads = append(loads, workload{name: "Q7gz-ceiling", what: fmt.Sprintf("the minimal handler answering Q7's %d bytes gzipped: Q7gz's floor", len(q7Zipped)),
+		target: q7gzCeiling, gzip: true})
 	pgPID := postmasterPID(pgDir)
 	profileDir := ""
 	if o.profiles {
@@ -238,11 +252,11 @@ func run(ctx context.Context, o options) error {
 		if o.only != "" && w.name != "ceiling" && !strings.Contains(","+o.only+",", ","+strings.TrimSuffix(w.name, "-ceiling")+",") {
 			continue
 		}
-		warm, err := luaScript(work, w.name+"-warmup", token, w.bodies, w.unique)
+		warm, err := luaScript(work, w.name+"-warmup", token, w.bodies, w.unique, w.gzip)
 		if err != nil {
 			return err
 		}
-		script, err := luaScript(work, w.name, token, w.bodies, w.unique)
+		script, err := luaScript(work, w.name, token, w.bodies, w.unique, w.gzip)
 		if err != nil {
 			return err
 		}
@@ -465,6 +479,7 @@ func workloads(ctx context.Context, pgURL, api, token string) ([]workload, error
 		{name: "Q6d", what: `Q6 with "4242": rare, guessed common`, bodies: []string{gql(q6d, nil)}},
 		{name: "Q6c", what: `Q6 with "hopper": common, guessed rare`, bodies: []string{gql(q6c, nil)}},
 		{name: "Q7", what: "Q2 as a persisted query, response cache warm", bodies: []string{apq(false)}, cached: true},
+		{name: "Q7gz", what: "Q7 for a client that accepts gzip, as browsers do", bodies: []string{apq(false)}, cached: true, gzip: true},
 		{name: "M1", what: "createUser (welcome email job enqueued)",
 			bodies: []string{gql(`mutation { createUser(input: {email: "bench%d@example.net", username: "bench%d"}) { user { id } } }`, nil)}, unique: true},
 		{name: "M2", what: "login (argon2id-bound)",
@@ -517,9 +532,44 @@ func fetchAnswer(url, token string, loads []workload) ([]byte, error) {
 	return nil, errors.New("no Q7 workload")
 }
 
+// checkGzip asks for Q7gz's answer as its load will, and returns the
+// compressed bytes once it has checked that they decode to Q7's answer
+// (the load itself only checks that each answer is a gzipped 200).
+func checkGzip(url, token string, loads []workload, plain []byte) ([]byte, error) {
+	for _, w := range loads {
+		if w.name != "Q7gz" {
+			continue
+		}
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(w.bodies[0]))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Accept-Encoding", "gzip") // set by hand: the client leaves the body compressed
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("Q7gz's answer: %w", err)
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "gzip" {
+			return nil, fmt.Errorf("Q7gz's answer: status %d, Content-Encoding %q, %v", resp.StatusCode, resp.Header.Get("Content-Encoding"), err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("Q7gz's answer: %w", err)
+		}
+		decoded, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(decoded, plain) {
+			return nil, fmt.Errorf("Q7gz's answer does not decode to Q7's (%v)", err)
+		}
+		return raw, nil
+	}
+	return nil, errors.New("no Q7gz workload")
+}
+
 // startCeiling serves a fixed body: with the 200-byte ceilingBody, the most
-// this machine's HTTP stack answers, measured by the same wrk run.
-func startCeiling(body []byte) (string, func(), error) {
+// this machine's HTTP stack answers, measured by the same wrk run. A
+// non-empty encoding is sent as the body's Content-Encoding.
+func startCeiling(body []byte, encoding string) (string, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -527,6 +577,9 @@ func startCeiling(body []byte) (string, func(), error) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
+		if encoding != "" {
+			w.Header().Set("Content-Encoding", encoding)
+		}
 		_, _ = w.Write(body)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()

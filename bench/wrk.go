@@ -27,12 +27,17 @@ type load struct {
 // luaScript writes a wrk script that POSTs bodies (a random one per
 // request, or, with unique, a template whose %d is replaced by a number
 // unique across threads) and counts every answer that is not a 200 without
-// "errors" in its body.
-func luaScript(dir, name, token string, bodies []string, unique bool) (string, error) {
+// "errors" in its body. With gzip it asks for gzip, as browsers do, and
+// counts every answer that is not a gzipped 200 (the bench checks one
+// answer's content before the load; see checkGzip).
+func luaScript(dir, name, token string, bodies []string, unique, gzip bool) (string, error) {
 	var b strings.Builder
 	b.WriteString("wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n")
 	if token != "" {
 		fmt.Fprintf(&b, "wrk.headers[\"Authorization\"] = \"Bearer %s\"\n", token)
+	}
+	if gzip {
+		b.WriteString("wrk.headers[\"Accept-Encoding\"] = \"gzip\"\n")
 	}
 	b.WriteString("local bodies = {\n")
 	for _, body := range bodies {
@@ -57,10 +62,14 @@ function request()
 		// runs are separate wrk processes): a per-script nonce leads.
 		fmt.Fprintf(&b, "  body = string.gsub(body, \"%%%%d\", \"%d\" .. tostring(tid * 100000000 + n))\n", time.Now().UnixNano()%1_000_000)
 	}
+	failed := `status ~= 200 or string.find(body, '"errors"', 1, true)`
+	if gzip {
+		failed = `status ~= 200 or headers["Content-Encoding"] ~= "gzip"`
+	}
 	b.WriteString(`  return wrk.format(nil, nil, nil, body)
 end
 function response(status, headers, body)
-  if status ~= 200 or string.find(body, '"errors"', 1, true) then
+  if ` + failed + ` then
     errors = errors + 1
     if errors == 1 then sample = status .. " " .. string.gsub(string.sub(body, 1, 300), "\n", " ") end
   end

@@ -406,8 +406,8 @@ func TestEntityCache_ReadThroughWithExactInvalidation(t *testing.T) {
 }
 
 // directInstance is a production-like instance (no debug extensions) with
-// the response cache, persisted queries and a rate limit of points per
-// hour; direct reads how many answers it gave from the cache without
+// the response cache, persisted queries, compression and a rate limit of
+// points per hour; direct reads how many answers it gave from the cache without
 // running GraphQL.
 func (b *bundle) directInstance(t testing.TB, store cache.Store, points int) (h http.Handler, direct func() float64) {
 	t.Helper()
@@ -418,6 +418,7 @@ func (b *bundle) directInstance(t testing.TB, store cache.Store, points int) (h 
 		PersistedQueries: cache.NewPersistedQueries(store, b.db.PersistedQueries(), time.Hour, nil, log),
 		Responses:        rc,
 		RateLimit:        ratelimit.New(ratelimit.NewMemory(nil), points, time.Hour, log),
+		Compress:         true,
 	}, b.cachingResolver(store), b.sessions, b.db, log)
 	return h, func() float64 {
 		families, err := reg.Gather()

@@ -44,6 +44,9 @@ type cachedPersisted struct {
 	limiter   *ratelimit.Limiter
 	metrics   *telemetry.Metrics
 	plans     *expirable.LRU[string, *cache.Plan]
+	// zipped compresses answers once for the clients that accept gzip;
+	// nil when responses are not compressed.
+	zipped *zippedAnswers
 	// viewers remembers who each session token (by hash) was on its last
 	// request: the guess readAlong reads the answer for. A wrong or stale
 	// guess costs a round trip, never a wrong answer.
@@ -53,8 +56,8 @@ type cachedPersisted struct {
 // cacheViewer names a viewer as the response cache's keys do.
 type cacheViewer struct{ group, user string }
 
-func newCachedPersisted(next http.Handler, responses *cache.Responses, limiter *ratelimit.Limiter, metrics *telemetry.Metrics) *cachedPersisted {
-	return &cachedPersisted{next: next, responses: responses, limiter: limiter, metrics: metrics,
+func newCachedPersisted(next http.Handler, responses *cache.Responses, limiter *ratelimit.Limiter, metrics *telemetry.Metrics, zipped *zippedAnswers) *cachedPersisted {
+	return &cachedPersisted{next: next, responses: responses, limiter: limiter, metrics: metrics, zipped: zipped,
 		plans:   expirable.NewLRU[string, *cache.Plan](5000, nil, planTTL),
 		viewers: expirable.NewLRU[string, cacheViewer](20_000, nil, planTTL)}
 }
@@ -163,12 +166,27 @@ func (c *cachedPersisted) allowed(r *http.Request, plan *cache.Plan) bool {
 }
 
 // write sends the cached data as gqlgen would have: the same content type
-// and the same bytes, with the access log and metrics filled in.
+// and the same bytes (gzipped once for all who accept it), with the access
+// log and metrics filled in.
 func (c *cachedPersisted) write(w http.ResponseWriter, r *http.Request, plan *cache.Plan, data []byte, start time.Time) {
 	noteOperation(r.Context(), plan.Name, plan.Type)
 	w.Header().Set("Content-Type", gqlgenContentType(r.Header.Get("Accept")))
-	writeResponse(w, &graphql.Response{Data: data})
+	if gz, ok := c.gzipped(r, data); ok {
+		w.Header().Set("Content-Encoding", "gzip") // gzhttp then leaves it as it is
+		_, _ = w.Write(gz)
+	} else {
+		writeResponse(w, &graphql.Response{Data: data})
+	}
 	c.metrics.ObserveOperation(plan.Name, plan.Type, "ok", time.Since(start))
+}
+
+// gzipped is the answer gzipped, when the client accepts that and the
+// answer is one zippedAnswers keeps.
+func (c *cachedPersisted) gzipped(r *http.Request, data []byte) ([]byte, bool) {
+	if c.zipped == nil || !acceptsGzip(r) {
+		return nil, false
+	}
+	return c.zipped.gzipped(data)
 }
 
 // fingerprint identifies a request that names its document by hash only

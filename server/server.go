@@ -53,6 +53,9 @@ type Config struct {
 	// Suggestions lets validation errors say "Did you mean ...?", which
 	// reveals field names; on with introspection in development.
 	Suggestions bool
+	// Compress encodes answers to queries with gzip or zstd for clients
+	// that accept it (see compressQueries).
+	Compress bool
 	// RequestTimeout is the deadline of each request. Default 30s.
 	RequestTimeout time.Duration
 	// RateLimit charges each operation's cost to its client's budget; nil
@@ -157,7 +160,11 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	var api http.Handler = srv
 	var direct *cachedPersisted
 	if cfg.Responses != nil && !cfg.Debug { // debug responses carry per-run extensions
-		direct = newCachedPersisted(api, cfg.Responses, cfg.RateLimit, cfg.Metrics)
+		var zipped *zippedAnswers
+		if cfg.Compress {
+			zipped = newZippedAnswers()
+		}
+		direct = newCachedPersisted(api, cfg.Responses, cfg.RateLimit, cfg.Metrics, zipped)
 		api = direct
 	}
 	api = cacheHeaders(api)
@@ -168,7 +175,11 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	if direct != nil {
 		api = direct.readAlong(api)
 	}
-	mux.Handle("/graphql", graphqlCORS(deadline(gate(rateLimitHeaders(api), cfg.Limits.MaxBody), cfg.RequestTimeout)))
+	endpoint := deadline(gate(rateLimitHeaders(api), cfg.Limits.MaxBody), cfg.RequestTimeout)
+	if cfg.Compress {
+		endpoint = compressQueries(endpoint)
+	}
+	mux.Handle("/graphql", graphqlCORS(endpoint))
 	mux.Handle("GET /exports/{id}", authenticate(exportDownload(res, log), authn, cfg.TrustedProxies, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -316,6 +327,7 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // operation's name and the viewer (never a body, a token or a variable).
 type requestInfo struct {
 	operation string
+	typ       string // query, mutation, ...; "" before the operation is known
 	viewer    string
 }
 
@@ -341,7 +353,7 @@ func noteOperation(ctx context.Context, name, typ string) {
 	if !ok {
 		return
 	}
-	info.operation = name
+	info.operation, info.typ = name, typ
 	if name == "" {
 		info.operation = typ
 	}

@@ -75,13 +75,21 @@ func requestErrorStatus(contentType string, errs gqlerror.List) int {
 // writeResponse writes resp as json.Marshal would, field for field, with
 // the data copied as it is.
 func writeResponse(w http.ResponseWriter, resp *graphql.Response) {
+	if b := responseBody(resp); b != nil {
+		_, _ = w.Write(b)
+	}
+}
+
+// responseBody is the JSON of resp as writeResponse sends it; nil only
+// when it cannot be encoded.
+func responseBody(resp *graphql.Response) []byte {
 	if resp.Label != "" || resp.Path != nil || resp.HasNext != nil {
 		// Incremental delivery, which no transport here offers.
 		b, err := json.Marshal(resp)
-		if err == nil {
-			_, _ = w.Write(b)
+		if err != nil {
+			return nil
 		}
-		return
+		return b
 	}
 	buf := make([]byte, 0, len(resp.Data)+32)
 	buf = append(buf, '{')
@@ -103,5 +111,5 @@ func writeResponse(w http.ResponseWriter, resp *graphql.Response) {
 			buf = append(append(buf, `,"extensions":`...), b...)
 		}
 	}
-	_, _ = w.Write(append(buf, '}'))
+	return append(buf, '}')
 }

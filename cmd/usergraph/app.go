@@ -172,6 +172,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "metrics-addr", Sources: cli.EnvVars("METRICS_ADDR"), Usage: "serve Prometheus metrics at http://ADDR/metrics on this separate listener (default: off)"},
 		&cli.DurationFlag{Name: "apq-ttl", Value: 24 * time.Hour, Sources: cli.EnvVars("APQ_TTL"), Usage: "how long an automatically persisted query stays registered"},
 		&cli.BoolFlag{Name: "persisted-only", Sources: cli.EnvVars("PERSISTED_ONLY"), Usage: "accept only operations from imported manifests (usergraph persisted import)"},
+		&cli.BoolFlag{Name: "compress", Value: true, Sources: cli.EnvVars("COMPRESS"), Usage: "gzip or zstd the answers to queries of 1 KiB and more for clients that accept it (never mutations)"},
 		&cli.BoolFlag{Name: "response-cache", Value: true, Sources: cli.EnvVars("RESPONSE_CACHE"), Usage: "cache whole query responses as the schema's @cacheControl allows"},
 		&cli.IntFlag{Name: "max-body-bytes", Value: 64 << 10, Sources: cli.EnvVars("MAX_BODY_BYTES"), Usage: "largest request body, checked before decoding"},
 		&cli.IntFlag{Name: "max-document-chars", Value: 15_000, Sources: cli.EnvVars("MAX_DOCUMENT_CHARS"), Usage: "longest query document"},

@@ -59,6 +59,7 @@ type Config struct {
 	APQTTL          time.Duration
 	PersistedOnly   bool
 	ResponseCache   bool
+	Compress        bool
 
 	SMTPURL  string
 	MailFrom string
@@ -313,6 +314,7 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	}
 	c.PersistedOnly = cmd.Bool("persisted-only")
 	c.ResponseCache = cmd.Bool("response-cache")
+	c.Compress = cmd.Bool("compress")
 	c.DemoUsers = cmd.Int("demo-users")
 	if c.DemoUsers < 0 || c.DemoUsers > 1_000_000 {
 		return c, fmt.Errorf("DEMO_USERS: must be between 0 and 1000000, got %d", c.DemoUsers)

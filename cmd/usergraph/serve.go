@@ -166,7 +166,7 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	}
 	handler := server.New(server.Config{Playground: cfg.Playground, Introspection: cfg.Introspection, Debug: cfg.Debug,
 		TrustedProxies: cfg.TrustedProxies, PersistedQueries: queries, PersistedOnly: cfg.PersistedOnly, Responses: responses,
-		Limits: cfg.Limits, Suggestions: cfg.Suggestions, RequestTimeout: cfg.RequestTimeout, RateLimit: limiter,
+		Limits: cfg.Limits, Suggestions: cfg.Suggestions, Compress: cfg.Compress, RequestTimeout: cfg.RequestTimeout, RateLimit: limiter,
 		Metrics: metrics, Tracing: cfg.OTLPEndpoint != "", Draining: draining.Load, Closing: closing.Load, CORSOrigins: cfg.CORSOrigins,
 		WriteMarks: writeMarks},
 		res, sessions, database, log)

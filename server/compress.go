@@ -1,0 +1,153 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
+)
+
+// compressMinSize is the smallest body worth compressing: below about a
+// kilobyte the encoding's framing eats most of the saving, and the answer
+// fits in a packet or two anyway.
+const compressMinSize = 1024
+
+// compressQueries encodes the answers to queries with gzip or zstd for
+// clients that accept either (browsers and mobile HTTP stacks ask for it
+// by default): a page of users is JSON of repeated field names and shrinks
+// five- to tenfold, which is what a phone on a slow link waits for.
+//
+// Only queries are compressed. A mutation's answer can carry a secret
+// (login's session token) beside text the client chose, and a compressed
+// secret beside chosen text leaks through the answer's length (BREACH).
+// Queries never answer with secrets: tokens are stored hashed. A request
+// refused before its operation was known is small and sent as it is.
+//
+// Compression runs at its fastest level: a GraphQL answer is made for one
+// client and sent once, so the CPU spent on it is paid per request.
+func compressQueries(next http.Handler) http.Handler {
+	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(compressMinSize), gzhttp.CompressionLevel(gzip.BestSpeed))
+	if err != nil { // only for invalid options, which are constant here
+		panic(fmt.Sprintf("server: compression options: %v", err))
+	}
+	return wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&plainMutations{ResponseWriter: w, ctx: r.Context()}, r)
+	}))
+}
+
+// plainMutations turns compression off, before the first byte of the
+// answer, unless the operation turned out to be a query.
+type plainMutations struct {
+	http.ResponseWriter
+	ctx     context.Context
+	decided bool
+}
+
+func (p *plainMutations) decide() {
+	if !p.decided {
+		p.decided = true
+		if info, ok := p.ctx.Value(requestInfoKey{}).(*requestInfo); !ok || info.typ != "query" {
+			p.Header().Set(gzhttp.HeaderNoCompression, "1")
+		}
+	}
+}
+
+func (p *plainMutations) WriteHeader(status int) {
+	p.decide()
+	p.ResponseWriter.WriteHeader(status)
+}
+
+func (p *plainMutations) Write(b []byte) (int, error) {
+	p.decide()
+	return p.ResponseWriter.Write(b)
+}
+
+func (p *plainMutations) Unwrap() http.ResponseWriter { return p.ResponseWriter }
+
+// zippedAnswers keeps the gzipped bytes of the answers the response cache
+// hands out most, so that the persisted-query fast path (cachedPersisted)
+// compresses an answer once rather than on every request: the same answer
+// goes to every client that asks for it until it changes.
+//
+// It is keyed by the answer's content, never by a cache key: what it
+// returns is the compression of exactly the bytes it was given (checked
+// byte for byte on each hit), so it cannot be stale or serve one viewer's
+// answer to another. Answers over zippedMaxAnswer are compressed per
+// request as any other (gzhttp), which bounds its memory to about
+// zippedEntries × zippedMaxAnswer.
+type zippedAnswers struct {
+	seed    maphash.Seed
+	entries *lru.Cache[uint64, *zippedAnswer]
+	writers sync.Pool // *gzip.Writer
+}
+
+type zippedAnswer struct{ data, gz []byte }
+
+const (
+	zippedEntries   = 128
+	zippedMaxAnswer = 64 << 10
+)
+
+func newZippedAnswers() *zippedAnswers {
+	entries, _ := lru.New[uint64, *zippedAnswer](zippedEntries) // errs only for a size < 1
+	return &zippedAnswers{seed: maphash.MakeSeed(), entries: entries}
+}
+
+// gzipped returns the gzip encoding of the answer whose data is data;
+// false when data is too large to keep, or under compressMinSize.
+func (z *zippedAnswers) gzipped(data []byte) ([]byte, bool) {
+	if len(data) > zippedMaxAnswer || len(data) < compressMinSize {
+		return nil, false
+	}
+	key := maphash.Bytes(z.seed, data)
+	if e, ok := z.entries.Get(key); ok && bytes.Equal(e.data, data) {
+		return e.gz, true
+	}
+	var buf bytes.Buffer
+	zw, _ := z.writers.Get().(*gzip.Writer)
+	if zw == nil {
+		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed) // errs only for an invalid level
+	} else {
+		zw.Reset(&buf)
+	}
+	_, _ = zw.Write(responseBody(&graphql.Response{Data: data})) // a bytes.Buffer does not fail
+	_ = zw.Close()
+	z.writers.Put(zw)
+	z.entries.Add(key, &zippedAnswer{data: data, gz: buf.Bytes()})
+	return buf.Bytes(), true
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding names gzip
+// with a weight above zero (RFC 9110, 12.5.3). "*" is not taken for gzip,
+// as gzhttp does not take it. HEAD is never compressed, as by gzhttp.
+func acceptsGzip(r *http.Request) bool {
+	if r.Method == http.MethodHead {
+		return false
+	}
+	for _, h := range r.Header.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(h, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			if c := strings.ToLower(strings.TrimSpace(coding)); c != "gzip" && c != "x-gzip" {
+				continue
+			}
+			for p := range strings.SplitSeq(params, ";") {
+				name, value, _ := strings.Cut(strings.TrimSpace(p), "=")
+				if strings.EqualFold(name, "q") {
+					q, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+					return err == nil && q > 0
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
