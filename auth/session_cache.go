@@ -34,7 +34,11 @@ type SessionCache interface {
 // once it knows the viewer. A cache that cannot read them leaves Read false.
 type ReadAlong struct {
 	Keys []string
-	Vals [][]byte // nil for a missing key
+	// Vals are the values read, nil for a missing key. They share the
+	// Redis client's reply (a cached answer is 10 KB and more, read on
+	// every persisted request; copying it was a third of the fast path's
+	// garbage), so they are read-only.
+	Vals [][]byte
 	Read bool
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -55,7 +56,7 @@ func (c *RedisCache) Get(ctx context.Context, key string) (CachedSession, bool, 
 		along.Vals = make([][]byte, len(along.Keys))
 		for i, v := range vals[2:] {
 			if s, ok := v.(string); ok {
-				along.Vals[i] = []byte(s)
+				along.Vals[i] = unsafe.Slice(unsafe.StringData(s), len(s)) // read-only: see ReadAlong
 			}
 		}
 		along.Read = true

@@ -33,7 +33,8 @@ type Store interface {
 	// instance that shares the store.
 	Invalidate(ctx context.Context, tags ...string) error
 	// GetMany reads many keys in one round trip (nil for each miss) and
-	// returns the invalidation sequence read with them.
+	// returns the invalidation sequence read with them. The values may
+	// share the store's own memory: callers only read them.
 	GetMany(ctx context.Context, keys []string) (vals [][]byte, seq uint64, err error)
 	// SetMany stores many entries in one round trip, each as Set would.
 	SetMany(ctx context.Context, entries []Entry, seq uint64) error

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -143,6 +144,31 @@ func TestCompression_CachedAnswersAreSentGzippedAndFollowTheirChanges(t *testing
 	}
 	if n := direct() - before; n != 2 {
 		t.Fatalf("%v of 2 gzipped answers given directly", n)
+	}
+
+	// A GET (HTTP-cacheable) is compressed too, its ETag marked as the
+	// gzipped representation's; revalidating with that ETag gets 304.
+	get := func(header ...string) *httptest.ResponseRecorder {
+		t.Helper()
+		e, _ := json.Marshal(ext)
+		req := httptest.NewRequest(http.MethodGet, "/graphql?extensions="+url.QueryEscape(string(e)), nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	plainETag := get().Header().Get("ETag")
+	zippedGet := get("Accept-Encoding", "gzip")
+	if want := strings.TrimSuffix(plainETag, `"`) + `-gzip"`; plainETag == "" || zippedGet.Code != http.StatusOK ||
+		zippedGet.Header().Get("Content-Encoding") != "gzip" || zippedGet.Header().Get("ETag") != want {
+		t.Fatalf("GET with gzip: status %d, Content-Encoding %q, ETag %q (want %q)", zippedGet.Code,
+			zippedGet.Header().Get("Content-Encoding"), zippedGet.Header().Get("ETag"), want)
+	}
+	if r := get("Accept-Encoding", "gzip", "If-None-Match", zippedGet.Header().Get("ETag")); r.Code != http.StatusNotModified {
+		t.Fatalf("If-None-Match with the gzipped ETag: %d", r.Code)
 	}
 
 	first := full.data["users"].(map[string]any)["nodes"].([]any)[0].(map[string]any)["id"]

@@ -55,9 +55,17 @@ func cacheHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// etagMatches compares as If-None-Match does (weakly). A compressed
+// answer's ETag carries its coding (compressQueries) and names the same
+// content, so it matches too: the client's stored copy is still good.
 func etagMatches(header, etag string) bool {
 	for _, m := range strings.Split(header, ",") {
 		m = strings.TrimPrefix(strings.TrimSpace(m), "W/")
+		for _, coding := range []string{etagGzipSuffix, "-zstd"} {
+			if plain, ok := strings.CutSuffix(m, coding+`"`); ok {
+				m = plain + `"`
+			}
+		}
 		if m == etag || m == "*" {
 			return true
 		}

@@ -16,6 +16,10 @@ import (
 	"github.com/klauspost/compress/gzip"
 )
 
+// etagGzipSuffix marks the ETag of a gzipped answer (gzhttp writes
+// "-zstd" for zstd).
+const etagGzipSuffix = "-gzip"
+
 // compressMinSize is the smallest body worth compressing: below about a
 // kilobyte the encoding's framing eats most of the saving, and the answer
 // fits in a packet or two anyway.
@@ -35,7 +39,10 @@ const compressMinSize = 1024
 // Compression runs at its fastest level: a GraphQL answer is made for one
 // client and sent once, so the CPU spent on it is paid per request.
 func compressQueries(next http.Handler) http.Handler {
-	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(compressMinSize), gzhttp.CompressionLevel(gzip.BestSpeed))
+	// A compressed answer's ETag (GET; see cacheHeaders) gets its coding
+	// appended, as a representation's validator must differ by coding.
+	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(compressMinSize), gzhttp.CompressionLevel(gzip.BestSpeed),
+		gzhttp.SuffixETag(etagGzipSuffix))
 	if err != nil { // only for invalid options, which are constant here
 		panic(fmt.Sprintf("server: compression options: %v", err))
 	}

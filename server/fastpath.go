@@ -181,9 +181,11 @@ func (c *cachedPersisted) write(w http.ResponseWriter, r *http.Request, plan *ca
 }
 
 // gzipped is the answer gzipped, when the client accepts that and the
-// answer is one zippedAnswers keeps.
+// answer is one zippedAnswers keeps. Only POST: a GET answer's ETag is the
+// plain bytes' (cacheHeaders), which compression outside this handler then
+// marks as gzipped, so a GET is compressed there, per request.
 func (c *cachedPersisted) gzipped(r *http.Request, data []byte) ([]byte, bool) {
-	if c.zipped == nil || !acceptsGzip(r) {
+	if c.zipped == nil || r.Method != http.MethodPost || !acceptsGzip(r) {
 		return nil, false
 	}
 	return c.zipped.gzipped(data)
