@@ -25,16 +25,21 @@ const DefaultStackReserve = 256
 // they turn out too big. Many more goroutines than these, idle
 // connections say, dilute the average back down: then it simply helps
 // less.
+//
+// It returns once every goroutine is parked at full depth, so that the
+// next garbage collection already counts their stacks.
 func ReserveStacks(n int) (release func()) {
 	done := make(chan struct{})
-	var wg sync.WaitGroup
+	var wg, parked sync.WaitGroup
 	for range n {
 		wg.Add(1)
+		parked.Add(1)
 		go func() {
 			defer wg.Done()
-			parkDeep(stackFrames, done)
+			parkDeep(stackFrames, parked.Done, done)
 		}()
 	}
+	parked.Wait()
 	return func() {
 		close(done)
 		wg.Wait()
@@ -44,15 +49,16 @@ func ReserveStacks(n int) (release func()) {
 // stackFrames of parkDeep's 512 bytes each are about 24 KiB of stack.
 const stackFrames = 40
 
-// parkDeep recurses n frames deep, then waits for done.
+// parkDeep recurses n frames deep, says so, then waits for done.
 //
 //go:noinline
-func parkDeep(n int, done <-chan struct{}) byte {
+func parkDeep(n int, parked func(), done <-chan struct{}) byte {
 	var frame [512]byte
 	frame[n%len(frame)] = byte(n)
 	if n == 0 {
+		parked()
 		<-done
 		return frame[0]
 	}
-	return parkDeep(n-1, done) + frame[n%len(frame)]
+	return parkDeep(n-1, parked, done) + frame[n%len(frame)]
 }
