@@ -13,7 +13,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -215,29 +214,37 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	// Q7's floor: the same minimal handler answering Q7's own bytes, so
-	// what any cache can reach with an answer that size is in the table.
-	q7Answer, err := fetchAnswer(cachedAPI+"/graphql", token, loads)
+	// Q7's and Q7gz's floors: the same minimal handler answering their own
+	// bytes, so what any cache can reach with answers that size is in the
+	// table. Q7gz's answer is checked here to decode to Q7's; its load only
+	// checks that each answer is a gzipped 200.
+	q7Answer, _, err := answerTo(cachedAPI+"/graphql", token, loads, "Q7")
 	if err != nil {
 		return err
 	}
-	q7Ceiling, stopQ7Ceiling, err := startCeiling(q7Answer, "")
+	q7Zipped, encoding, err := answerTo(cachedAPI+"/graphql", token, loads, "Q7gz")
 	if err != nil {
 		return err
 	}
-	defer stopQ7Ceiling()
-	loads = append(loads, workload{name: "Q7-ceiling", what: fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), target: q7Ceiling})
-	q7Zipped, err := checkGzip(cachedAPI+"/graphql", token, loads, q7Answer)
-	if err != nil {
-		return err
+	if decoded, err := gunzip(q7Zipped); encoding != "gzip" || err != nil || !bytes.Equal(decoded, q7Answer) {
+		return fmt.Errorf("Q7gz's answer (Content-Encoding %q) does not decode to Q7's (%v)", encoding, err)
 	}
-	q7gzCeiling, stopQ7gzCeiling, err := startCeiling(q7Zipped, "gzip")
-	if err != nil {
-		return err
+	for _, f := range []workload{
+		{name: "Q7-ceiling", what: fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), bodies: []string{string(q7Answer)}},
+		{name: "Q7gz-ceiling", what: fmt.Sprintf("the minimal handler answering Q7's %d bytes gzipped: Q7gz's floor", len(q7Zipped)), bodies: []string{string(q7Zipped)}, gzip: true},
+	} {
+		encoding := ""
+		if f.gzip {
+			encoding = "gzip"
+		}
+		url, stop, err := startCeiling([]byte(f.bodies[0]), encoding)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		f.target, f.bodies = url, nil
+		loads = append(loads, f)
 	}
-	defer stopQ7gzCeiling()
-	loads = append(loads, workload{name: "Q7gz-ceiling", what: fmt.Sprintf("the minimal handler answering Q7's %d bytes gzipped: Q7gz's floor", len(q7Zipped)),
-		target: q7gzCeiling, gzip: true})
 	pgPID := postmasterPID(pgDir)
 	profileDir := ""
 	if o.profiles {
@@ -509,61 +516,44 @@ func scrape(addr string) (sum, count float64) {
 // ceilingBody is the ceiling's fixed 200 bytes of JSON.
 var ceilingBody = []byte(`{"data":{"ceiling":"` + strings.Repeat("x", 200-len(`{"data":{"ceiling":""}}`)) + `"}}`)
 
-// fetchAnswer returns the bytes Q7's request is answered with.
-func fetchAnswer(url, token string, loads []workload) ([]byte, error) {
+// answerTo sends the named workload's request once, as its load will (with
+// Accept-Encoding: gzip when it asks for gzip), and returns the answer's
+// bytes as they came and its Content-Encoding.
+func answerTo(url, token string, loads []workload, name string) ([]byte, string, error) {
 	for _, w := range loads {
-		if w.name != "Q7" {
+		if w.name != name {
 			continue
 		}
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(w.bodies[0]))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+token)
+		// Set by hand either way: the client then leaves the body as it came.
+		accept := "identity"
+		if w.gzip {
+			accept = "gzip"
+		}
+		req.Header.Set("Accept-Encoding", accept)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("Q7's answer: %w", err)
+			return nil, "", fmt.Errorf("%s's answer: %w", name, err)
 		}
 		defer resp.Body.Close()
 		raw, err := io.ReadAll(resp.Body)
 		if err != nil || resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("Q7's answer: status %d, %v", resp.StatusCode, err)
+			return nil, "", fmt.Errorf("%s's answer: status %d, %v", name, resp.StatusCode, err)
 		}
-		return raw, nil
+		return raw, resp.Header.Get("Content-Encoding"), nil
 	}
-	return nil, errors.New("no Q7 workload")
+	return nil, "", fmt.Errorf("no %s workload", name)
 }
 
-// checkGzip asks for Q7gz's answer as its load will, and returns the
-// compressed bytes once it has checked that they decode to Q7's answer
-// (the load itself only checks that each answer is a gzipped 200).
-func checkGzip(url, token string, loads []workload, plain []byte) ([]byte, error) {
-	for _, w := range loads {
-		if w.name != "Q7gz" {
-			continue
-		}
-		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(w.bodies[0]))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Accept-Encoding", "gzip") // set by hand: the client leaves the body compressed
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("Q7gz's answer: %w", err)
-		}
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "gzip" {
-			return nil, fmt.Errorf("Q7gz's answer: status %d, Content-Encoding %q, %v", resp.StatusCode, resp.Header.Get("Content-Encoding"), err)
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, fmt.Errorf("Q7gz's answer: %w", err)
-		}
-		decoded, err := io.ReadAll(zr)
-		if err != nil || !bytes.Equal(decoded, plain) {
-			return nil, fmt.Errorf("Q7gz's answer does not decode to Q7's (%v)", err)
-		}
-		return raw, nil
+// gunzip decodes a gzipped body.
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
 	}
-	return nil, errors.New("no Q7gz workload")
+	return io.ReadAll(zr)
 }
 
 // startCeiling serves a fixed body: with the 200-byte ceilingBody, the most

@@ -66,14 +66,7 @@ func TestCompression_QueriesAreCompressedForClientsThatAcceptItMutationsNever(t 
 		t.Errorf("a compressed answer must vary by Accept-Encoding, Vary is %q", zipped.Header().Get("Vary"))
 	}
 	size := zipped.Body.Len()
-	zr, err := gzip.NewReader(zipped.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decoded, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	decoded := gunzip(t, zipped.Body)
 	if !bytes.Equal(decoded, plain.Body.Bytes()) {
 		t.Errorf("decoded answer differs from the plain one:\n%s\n%s", decoded, plain.Body)
 	}
@@ -122,15 +115,7 @@ func TestCompression_CachedAnswersAreSentGzippedAndFollowTheirChanges(t *testing
 			t.Fatalf("status %d, Content-Encoding %q, Vary %q", rec.Code, rec.Header().Get("Content-Encoding"), rec.Header().Get("Vary"))
 		}
 		size = rec.Body.Len()
-		zr, err := gzip.NewReader(rec.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(raw), size
+		return string(gunzip(t, rec.Body)), size
 	}
 
 	send(t, h, "POST", admin, q, nil, ext).mustOK(t)
@@ -177,4 +162,18 @@ func TestCompression_CachedAnswersAreSentGzippedAndFollowTheirChanges(t *testing
 	if decoded, _ := gzipped(); !strings.Contains(decoded, "Countess") || decoded != plain.body {
 		t.Fatalf("after a rename, gzipped: %s\nplain: %s", decoded, plain.body)
 	}
+}
+
+// gunzip decodes a gzipped body, failing the test if it is not one.
+func gunzip(t *testing.T, body io.Reader) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
