@@ -28,7 +28,8 @@ const compressMinSize = 1024
 // compressQueries encodes the answers to queries with gzip or zstd for
 // clients that accept either (browsers and mobile HTTP stacks ask for it
 // by default): a page of users is JSON of repeated field names and shrinks
-// five- to tenfold, which is what a phone on a slow link waits for.
+// three- to fourfold (ids, being random, shrink least), which is what a
+// phone on a slow link waits for.
 //
 // Only queries are compressed. A mutation's answer can carry a secret
 // (login's session token) beside text the client chose, and a compressed
