@@ -227,28 +227,32 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	floors := []workload{{name: "Q7-ceiling", what: fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), bodies: []string{string(q7Answer)}}}
-	if encoding == "" { // COMPRESS=false in the environment: nothing to measure
+	// addFloor adds a workload of the minimal handler answering body; stop
+	// stops the handler.
+	addFloor := func(name, what string, body []byte, encoding string) (stop func(), err error) {
+		url, stop, err := startCeiling(body, encoding)
+		if err == nil {
+			loads = append(loads, workload{name: name, what: what, target: url, gzip: encoding == "gzip"})
+		}
+		return stop, err
+	}
+	stopQ7, err := addFloor("Q7-ceiling", fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), q7Answer, "")
+	if err != nil {
+		return err
+	}
+	defer stopQ7()
+	switch decoded, err := gunzip(q7Zipped); {
+	case encoding == "": // COMPRESS=false in the environment: nothing to measure
 		fmt.Fprintln(os.Stderr, "Q7gz left out: the server does not compress (COMPRESS=false?)")
 		loads = slices.DeleteFunc(loads, func(w workload) bool { return w.gzip })
-	} else if decoded, err := gunzip(q7Zipped); encoding != "gzip" || err != nil || !bytes.Equal(decoded, q7Answer) {
+	case encoding != "gzip" || err != nil || !bytes.Equal(decoded, q7Answer):
 		return fmt.Errorf("Q7gz's answer (Content-Encoding %q) does not decode to Q7's (%v)", encoding, err)
-	} else {
-		floors = append(floors, workload{name: "Q7gz-ceiling", what: fmt.Sprintf("the minimal handler answering Q7's %d bytes gzipped: Q7gz's floor", len(q7Zipped)),
-			bodies: []string{string(q7Zipped)}, gzip: true})
-	}
-	for _, f := range floors {
-		encoding := ""
-		if f.gzip {
-			encoding = "gzip"
-		}
-		url, stop, err := startCeiling([]byte(f.bodies[0]), encoding)
+	default:
+		stopQ7gz, err := addFloor("Q7gz-ceiling", fmt.Sprintf("the minimal handler answering Q7's %d bytes gzipped: Q7gz's floor", len(q7Zipped)), q7Zipped, "gzip")
 		if err != nil {
 			return err
 		}
-		defer stop()
-		f.target, f.bodies = url, nil
-		loads = append(loads, f)
+		defer stopQ7gz()
 	}
 	pgPID := postmasterPID(pgDir)
 	profileDir := ""
@@ -604,18 +608,12 @@ func jobThroughput(ctx context.Context) string {
 		return "failed: " + err.Error()
 	}
 	var figures []string
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		for i, v := range f {
-			if v != "jobs/s" || i == 0 {
-				continue
-			}
-			switch {
-			case strings.Contains(line, "enqueue=bulk"):
-				figures = append(figures, f[i-1]+" jobs/s enqueued in bulk (an import with sendWelcome)")
-			case strings.Contains(line, "enqueue=each"):
-				figures = append(figures, f[i-1]+" jobs/s enqueued one by one (createUser)")
-			}
+	for _, v := range benchValues(out, "jobs/s") {
+		switch {
+		case strings.Contains(v.name, "enqueue=bulk"):
+			figures = append(figures, fmt.Sprintf("%.0f jobs/s enqueued in bulk (an import with sendWelcome)", v.value))
+		case strings.Contains(v.name, "enqueue=each"):
+			figures = append(figures, fmt.Sprintf("%.0f jobs/s enqueued one by one (createUser)", v.value))
 		}
 	}
 	if len(figures) == 0 {
@@ -635,33 +633,46 @@ func executorFloor(ctx context.Context) string {
 	if err != nil {
 		return "F1 failed: " + err.Error()
 	}
-	figures := map[string][]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		for i, v := range f {
-			if v != "cpu-µs/op" || i == 0 {
-				continue
-			}
-			us, err := strconv.ParseFloat(f[i-1], 64)
-			if err != nil {
-				continue
-			}
-			for _, q := range []string{"Q1", "Q2"} {
-				for _, variant := range []string{"interceptors=0", "reserved"} {
-					if strings.Contains(f[0], "/"+q+"/"+variant) {
-						figures[q+" "+variant] = append(figures[q+" "+variant], fmt.Sprintf("%.2f", us/1000))
-					}
-				}
+	variants := []string{"Q1/reserved", "Q2/reserved", "Q1/interceptors=0", "Q2/interceptors=0"}
+	figures := map[string][]string{} // CPU-ms per run, by variant
+	for _, v := range benchValues(out, "cpu-µs/op") {
+		for _, variant := range variants {
+			if strings.Contains(v.name, "/"+variant+"-") || strings.HasSuffix(v.name, "/"+variant) {
+				figures[variant] = append(figures[variant], fmt.Sprintf("%.2f", v.value/1000))
 			}
 		}
 	}
-	if len(figures) != 4 {
+	if len(figures) != len(variants) {
 		return "F1: no figure"
 	}
 	return fmt.Sprintf("F1 (the executor's floor): gqlgen executing Q1 and Q2 with their pages already in memory, no SQL and no extensions, "+
 		"costs %s CPU-ms per request for Q1 and %s for Q2 with the server's stack reserve, %s and %s without (three runs each).",
-		strings.Join(figures["Q1 reserved"], " / "), strings.Join(figures["Q2 reserved"], " / "),
-		strings.Join(figures["Q1 interceptors=0"], " / "), strings.Join(figures["Q2 interceptors=0"], " / "))
+		strings.Join(figures[variants[0]], " / "), strings.Join(figures[variants[1]], " / "),
+		strings.Join(figures[variants[2]], " / "), strings.Join(figures[variants[3]], " / "))
+}
+
+// benchValue is one figure of a go test -bench result line.
+type benchValue struct {
+	name  string // the benchmark's, as printed (with its -GOMAXPROCS suffix)
+	value float64
+}
+
+// benchValues returns the figures reported in unit, one per result line
+// that has it, in the order printed.
+func benchValues(out []byte, unit string) []benchValue {
+	var vs []benchValue
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		for i := 1; i < len(f); i++ {
+			if f[i] != unit {
+				continue
+			}
+			if v, err := strconv.ParseFloat(f[i-1], 64); err == nil {
+				vs = append(vs, benchValue{name: f[0], value: v})
+			}
+		}
+	}
+	return vs
 }
 
 // exportAll is X1: requestUserExport of every user as CSV, worked by the

@@ -10,6 +10,10 @@ import (
 	"github.com/usergraph/usergraph/model"
 )
 
+// FetchCooldown is how often a queue may be fetched, as New configures
+// River: benchmarks of River alone use the same.
+const FetchCooldown = fetchCooldown
+
 // RecipientsOn returns the recipient lookup the mailer uses, on d, and a
 // count of the statements it has run.
 func RecipientsOn(d *db.DB) (get func(context.Context, uuid.UUID) (*model.User, error), statements func() int64) {

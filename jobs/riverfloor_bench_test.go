@@ -51,7 +51,7 @@ func BenchmarkRiverFloor(b *testing.B) {
 			client, err := river.NewClient(riverpgxv5.New(d.Pool), &river.Config{
 				Queues:        map[string]river.QueueConfig{"bench": {MaxWorkers: workers}},
 				Workers:       workersReg,
-				FetchCooldown: 5 * time.Millisecond, // as jobs.New sets it
+				FetchCooldown: jobs.FetchCooldown,
 			})
 			if err != nil {
 				b.Fatal(err)

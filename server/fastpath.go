@@ -101,17 +101,16 @@ func (c *cachedPersisted) readAlong(next http.Handler) http.Handler {
 	})
 }
 
+// ServeHTTP goes after authentication, behind readAlong, which has
+// fingerprinted the request: one it did not mark is not a persisted
+// request, and goes on to the full path.
 func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ctx := r.Context()
 	pr, _ := ctx.Value(persistedRequestKey{}).(*persistedRequest)
 	if pr == nil {
-		fp, ok := fingerprint(r)
-		if !ok {
-			c.next.ServeHTTP(w, r)
-			return
-		}
-		pr = &persistedRequest{fingerprint: fp}
+		c.next.ServeHTTP(w, r)
+		return
 	}
 	// Who the token is now: remembered for its next request, and what the
 	// answer read along must have been read for.
