@@ -18,19 +18,28 @@ import (
 // Redis costs latency, not availability.
 type RedisCache struct {
 	rdb     redis.UniversalClient
+	reads   Reader // nil: reads go through rdb
 	timeout time.Duration
 	log     *slog.Logger
 }
 
 const generationKey = "authz:generation"
 
-// NewRedisCache returns a cache on rdb. timeout bounds each call; 0 means
-// 100ms.
-func NewRedisCache(rdb redis.UniversalClient, timeout time.Duration, log *slog.Logger) *RedisCache {
+// Reader makes the one read of every authenticated request: an
+// auto-pipeliner (cache.PipelinedReads) sends concurrent requests' reads
+// together. It bounds each read itself; the caller's deadline is not
+// honored.
+type Reader interface {
+	MGet(ctx context.Context, keys ...string) *redis.SliceCmd
+}
+
+// NewRedisCache returns a cache on rdb whose reads go through reads (nil:
+// through rdb). timeout bounds each call; 0 means 100ms.
+func NewRedisCache(rdb redis.UniversalClient, reads Reader, timeout time.Duration, log *slog.Logger) *RedisCache {
 	if timeout <= 0 {
 		timeout = 100 * time.Millisecond
 	}
-	return &RedisCache{rdb: rdb, timeout: timeout, log: log}
+	return &RedisCache{rdb: rdb, reads: reads, timeout: timeout, log: log}
 }
 
 func (c *RedisCache) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -45,9 +54,15 @@ func (c *RedisCache) Get(ctx context.Context, key string) (CachedSession, bool, 
 	if along != nil {
 		keys = append(keys, along.Keys...)
 	}
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	vals, err := c.rdb.MGet(ctx, keys...).Result()
+	var vals []any
+	var err error
+	if c.reads != nil { // bounded by its own timeout: no deadline to make
+		vals, err = c.reads.MGet(ctx, keys...).Result()
+	} else {
+		ctx, cancel := c.ctx(ctx)
+		vals, err = c.rdb.MGet(ctx, keys...).Result()
+		cancel()
+	}
 	if err != nil {
 		c.log.WarnContext(ctx, "session cache read failed; checking PostgreSQL", "err", err)
 		return CachedSession{}, false, -1

@@ -54,7 +54,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measured time per workload")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured time before each workload")
 	flag.IntVar(&o.connections, "connections", 32, "keep-alive connections")
-	flag.StringVar(&o.only, "only", "", "comma-separated workloads to run (default: all)")
+	flag.StringVar(&o.only, "only", "", "comma-separated workloads and figures to run, such as Q1,Q7,J1,F1,X1 (default: all)")
 	flag.StringVar(&o.out, "out", "bench/results", "where the results table is written")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directory")
 	flag.BoolVar(&o.profiles, "profiles", false, "write the server's CPU and allocation profiles of each workload beside the results (costs a few percent)")
@@ -265,7 +265,7 @@ func run(ctx context.Context, o options) error {
 	var results []result
 	var ceilingRPS float64
 	for _, w := range append([]workload{{name: "ceiling", what: "a minimal Go handler answering 200 bytes of JSON", target: ceiling}}, loads...) {
-		if o.only != "" && w.name != "ceiling" && !strings.Contains(","+o.only+",", ","+strings.TrimSuffix(w.name, "-ceiling")+",") {
+		if w.name != "ceiling" && !o.runs(strings.TrimSuffix(w.name, "-ceiling")) {
 			continue
 		}
 		warm, err := luaScript(work, w.name+"-warmup", token, w.bodies, w.unique, w.gzip)
@@ -335,19 +335,30 @@ func run(ctx context.Context, o options) error {
 	}
 	var export string
 	var exportErr error
-	if o.only == "" || strings.Contains(","+o.only+",", ",X1,") {
+	if o.runs("X1") {
 		// M2's logins have evicted the first token (sessions per user are
 		// bounded): X1 logs in again.
 		if export, exportErr = exportAll(api, password, worker.Process.Pid, o.users); exportErr != nil {
 			export = "failed: " + exportErr.Error()
 		}
 	}
-	jobs := jobThroughput(ctx)
-	floor := executorFloor(ctx)
+	var jobs, floor string
+	if o.runs("J1") {
+		jobs = jobThroughput(ctx)
+	}
+	if o.runs("F1") {
+		floor = executorFloor(ctx)
+	}
 	if err := report(o, results, seedTime, rss, jobs, floor, export); err != nil {
 		return err
 	}
 	return exportErr // after the report: a failed export does not lose the run's figures
+}
+
+// runs reports whether the run includes the workload or figure named (a
+// workload's floor goes with it): every one unless -only names some.
+func (o options) runs(name string) bool {
+	return o.only == "" || strings.Contains(","+o.only+",", ","+name+",")
 }
 
 func step(s string) { fmt.Fprintf(os.Stderr, "== %s\n", s) }
@@ -734,11 +745,16 @@ func report(o options, results []result, seed time.Duration, rss int64, jobs, fl
 	if rss > 0 {
 		fmt.Fprintf(&b, "Server peak RSS over the whole run: %.0f MiB. ", float64(rss)/(1<<20))
 	}
-	fmt.Fprintf(&b, "J1: %s.\n", jobs)
+	if jobs != "" {
+		fmt.Fprintf(&b, "J1: %s.", jobs)
+	}
+	b.WriteString("\n")
 	if export != "" {
 		fmt.Fprintf(&b, "X1 (export every user to CSV): %s.\n", export)
 	}
-	fmt.Fprintf(&b, "%s\n", floor)
+	if floor != "" {
+		fmt.Fprintf(&b, "%s\n", floor)
+	}
 	fmt.Print(b.String())
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err

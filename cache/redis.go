@@ -28,6 +28,7 @@ import (
 // Redis Cluster.
 type Redis struct {
 	rdb     redis.UniversalClient
+	reads   *PipelinedReads // nil: reads go through rdb
 	timeout time.Duration
 	cb      *gobreaker.CircuitBreaker[any]
 	log     *slog.Logger
@@ -46,6 +47,10 @@ type RedisConfig struct {
 	OpenFor time.Duration
 	// OnStateChange is told when the breaker opens, half-opens or closes.
 	OnStateChange func(state string)
+	// Reads, when set, carries GetMany's reads (those of every cached
+	// request), batched with other requests' reads; its own timeout bounds
+	// them. Nil: they go through the store's client like the rest.
+	Reads *PipelinedReads
 }
 
 const (
@@ -61,7 +66,7 @@ func NewRedis(rdb redis.UniversalClient, cfg RedisConfig, log *slog.Logger) *Red
 	if cfg.OpenFor <= 0 {
 		cfg.OpenFor = 5 * time.Second
 	}
-	r := &Redis{rdb: rdb, timeout: cfg.Timeout, log: log, pending: map[string]struct{}{}}
+	r := &Redis{rdb: rdb, reads: cfg.Reads, timeout: cfg.Timeout, log: log, pending: map[string]struct{}{}}
 	r.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:    "redis",
 		Timeout: cfg.OpenFor,
@@ -84,11 +89,16 @@ func NewRedis(rdb redis.UniversalClient, cfg RedisConfig, log *slog.Logger) *Red
 
 // call runs fn through the breaker with the call timeout.
 func (r *Redis) call(ctx context.Context, fn func(ctx context.Context) error) error {
-	_, err := r.cb.Execute(func() (any, error) {
+	return r.breaker(func() error {
 		ctx, cancel := context.WithTimeout(ctx, r.timeout)
 		defer cancel()
-		return nil, fn(ctx)
+		return fn(ctx)
 	})
+}
+
+// breaker runs fn through the circuit breaker.
+func (r *Redis) breaker(fn func() error) error {
+	_, err := r.cb.Execute(func() (any, error) { return nil, fn() })
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return ErrUnavailable
 	}
@@ -214,11 +224,18 @@ func (r *Redis) GetMany(ctx context.Context, keys []string) ([][]byte, uint64, e
 		full = append(full, keyPrefix+"v:"+k)
 	}
 	var vals []any
-	err := r.call(ctx, func(ctx context.Context) error {
-		var err error
-		vals, err = r.rdb.MGet(ctx, full...).Result()
-		return err
-	})
+	var err error
+	if r.reads != nil { // bounded by its own timeout: no deadline to make
+		err = r.breaker(func() error {
+			vals, err = r.reads.MGet(ctx, full...).Result()
+			return err
+		})
+	} else {
+		err = r.call(ctx, func(ctx context.Context) error {
+			vals, err = r.rdb.MGet(ctx, full...).Result()
+			return err
+		})
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -21,6 +21,10 @@ func TestStore_Specification(t *testing.T) {
 		"redis": func(t *testing.T) cache.Store {
 			return cache.NewRedis(redistest.Start(t).Client(t), cache.RedisConfig{}, quiet())
 		},
+		"redis with pipelined reads": func(t *testing.T) cache.Store {
+			rs := redistest.Start(t)
+			return cache.NewRedis(rs.Client(t), cache.RedisConfig{Reads: rs.Reads(t, 5*time.Second)}, quiet())
+		},
 	}
 	for name, newStore := range stores {
 		t.Run(name, func(t *testing.T) {

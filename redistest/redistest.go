@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/usergraph/usergraph/cache"
 )
 
 // Server is a running redis-server.
@@ -105,6 +107,18 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// Reads returns pipelined reads of the server, as production makes them,
+// each bounded by timeout; closed when t ends.
+func (s *Server) Reads(t testing.TB, timeout time.Duration) *cache.PipelinedReads {
+	t.Helper()
+	r, err := cache.NewPipelinedReads(s.URL, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
 }
 
 func freePort() (int, error) {

@@ -455,7 +455,7 @@ const redisTestTimeout = 5 * time.Second
 func (b *bundle) instanceWithOperator(t *testing.T, rs *redistest.Server) http.Handler {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	sessions := auth.NewSessions(b.db, auth.NewRedisCache(rs.Client(t), redisTestTimeout, log), auth.SessionConfig{}, nil, log)
+	sessions := auth.NewSessions(b.db, auth.NewRedisCache(rs.Client(t), rs.Reads(t, redisTestTimeout), redisTestTimeout, log), auth.SessionConfig{}, nil, log)
 	res := resolver.New(b.db, resolver.Services{Sessions: sessions, Hasher: b.hasher,
 		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log)},
 		resolver.Config{LoaderWait: time.Millisecond})
@@ -483,8 +483,8 @@ func TestSessions_RevocationIsSeenByEveryInstance(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	rs := redistest.Start(t)
-	a := b.instance(t, auth.NewRedisCache(rs.Client(t), redisTestTimeout, slog.New(slog.DiscardHandler)))
-	c := b.instance(t, auth.NewRedisCache(rs.Client(t), redisTestTimeout, slog.New(slog.DiscardHandler)))
+	a := b.instance(t, auth.NewRedisCache(rs.Client(t), rs.Reads(t, redisTestTimeout), redisTestTimeout, slog.New(slog.DiscardHandler)))
+	c := b.instance(t, auth.NewRedisCache(rs.Client(t), rs.Reads(t, redisTestTimeout), redisTestTimeout, slog.New(slog.DiscardHandler)))
 	_, token := b.userWithSession(t, "ada@example.com", "ada", "member")
 
 	for name, h := range map[string]http.Handler{"a": a, "c": c} {
@@ -516,7 +516,7 @@ func TestSessions_PermissionChangesApplyAtOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	rs := redistest.Start(t)
-	c := b.instance(t, auth.NewRedisCache(rs.Client(t), redisTestTimeout, slog.New(slog.DiscardHandler)))
+	c := b.instance(t, auth.NewRedisCache(rs.Client(t), rs.Reads(t, redisTestTimeout), redisTestTimeout, slog.New(slog.DiscardHandler)))
 	_, token := b.userWithSession(t, "ada@example.com", "ada", "member")
 	const list = `{"query":"{ users(first: 1) { nodes { id } } }"}`
 	if out := post(t, c, token, list); !strings.Contains(out, "FORBIDDEN") {

@@ -306,7 +306,8 @@ func TestResponseCache_RedisStoppedPausedFlushed(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	rs := redistest.Start(t)
-	store := cache.NewRedis(rs.Client(t), cache.RedisConfig{OpenFor: 300 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	store := cache.NewRedis(rs.Client(t), cache.RedisConfig{OpenFor: 300 * time.Millisecond, Reads: rs.Reads(t, 100*time.Millisecond)},
+		slog.New(slog.DiscardHandler))
 	h := b.cachedInstance(t, store, false)
 	_, admin := b.userWithSession(t, "admin@example.com", "admin", "admin")
 	ada := b.createUser(t, "ada@example.com", "ada")

@@ -44,12 +44,14 @@ func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 func TestResponseCache_DirectAnswersShareTheSessionRoundTrip(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	client := redistest.Start(t).Client(t)
+	rs := redistest.Start(t)
+	client, reads := rs.Client(t), rs.Reads(t, 5*time.Second)
 	trips := &roundTrips{}
 	client.AddHook(trips)
+	reads.AddHook(trips)
 	log := slog.New(slog.DiscardHandler)
-	store := cache.NewRedis(client, cache.RedisConfig{}, log)
-	sessions := auth.NewSessions(b.db, auth.NewRedisCache(client, 0, log), auth.SessionConfig{}, nil, log)
+	store := cache.NewRedis(client, cache.RedisConfig{Reads: reads}, log)
+	sessions := auth.NewSessions(b.db, auth.NewRedisCache(client, reads, 0, log), auth.SessionConfig{}, nil, log)
 	res := resolver.New(b.db, resolver.Services{Sessions: sessions, Hasher: b.hasher,
 		Throttle: auth.NewThrottle(auth.NewMemoryThrottleStore(), auth.ThrottleConfig{}, nil, log), Cache: store},
 		resolver.Config{LoaderWait: time.Millisecond})

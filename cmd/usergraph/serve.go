@@ -103,9 +103,16 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		opt.ContextTimeoutEnabled = true
 		rdb = redis.NewClient(opt)
 		defer rdb.Close()
+		// The session check and the response cache's lookups of concurrent
+		// requests share round trips (see cache.PipelinedReads).
+		reads, err := cache.NewPipelinedReads(cfg.RedisURL, 100*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		defer reads.Close()
 		// No ping that could block start-up: Redis only ever saves work.
-		sessionCache = auth.NewRedisCache(rdb, 100*time.Millisecond, log)
-		store = cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, OnStateChange: cacheMetrics.BreakerState}, log)
+		sessionCache = auth.NewRedisCache(rdb, reads, 100*time.Millisecond, log)
+		store = cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, OnStateChange: cacheMetrics.BreakerState, Reads: reads}, log)
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 		budgets = ratelimit.NewRedis(rdb, 100*time.Millisecond)
 	}
