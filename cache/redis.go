@@ -105,16 +105,18 @@ func (r *Redis) breaker(fn func() error) error {
 	return err
 }
 
-// rawKey implements rawKeyer: the Redis key of key's entry. False while an
-// invalidation is pending or the breaker is not closed: reads must then go
-// through ready, or miss.
-func (r *Redis) rawKey(key string) (string, bool) {
+// digestKey implements digestKeyer: the Redis key of the digest of key's
+// entry, which Set stores beside the value and which goes with it
+// (invalidated, expired, flushed) as one. False while an invalidation is
+// pending or the breaker is not closed: reads must then go through ready,
+// or miss.
+func (r *Redis) digestKey(key string) (string, bool) {
 	if r.cb.State() != gobreaker.StateClosed {
 		return "", false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return keyPrefix + "v:" + key, len(r.pending) == 0
+	return keyPrefix + "d:" + key, len(r.pending) == 0
 }
 
 // ready flushes invalidations that failed earlier; the cache may be used
@@ -163,20 +165,25 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
 }
 
 // setScript stores a value unless the store was flushed or one of its tags
-// was invalidated since the value's computation began.
+// was invalidated since the value's computation began. With a digest it
+// also stores the digest under KEYS[4], for the same time and under the
+// same tags (see digestKey).
 var setScript = redis.NewScript(`
 local seq = tonumber(ARGV[3])
 local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
 if cur < seq then return 0 end
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local inv = redis.call('GET', KEYS[3] .. 'inv:' .. ARGV[i])
   if inv and tonumber(inv) > seq then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local digest = ARGV[4] ~= ''
+if digest then redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[2]) end
 local ttl = tonumber(ARGV[2])
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local t = KEYS[3] .. 'tag:' .. ARGV[i]
   redis.call('SADD', t, KEYS[1])
+  if digest then redis.call('SADD', t, KEYS[4]) end
   if redis.call('PTTL', t) < ttl then redis.call('PEXPIRE', t, ttl) end
 end
 return 1
@@ -198,19 +205,26 @@ end
 return seq
 `)
 
-// Set implements Store.
+// Set implements Store. The value's digest is stored beside it, for
+// readers that keep a copy (see digestKey).
 func (r *Redis) Set(ctx context.Context, key string, val []byte, ttl time.Duration, tags []string, seq uint64) error {
 	if !r.ready(ctx) {
 		return ErrUnavailable
 	}
-	args := make([]any, 0, 3+len(tags))
-	args = append(args, val, ttl.Milliseconds(), strconv.FormatUint(seq, 10))
+	args := setArgs(val, ttl, seq, digest(val), tags)
+	return r.call(ctx, func(ctx context.Context) error {
+		return setScript.Run(ctx, r.rdb, []string{keyPrefix + "v:" + key, seqKey, keyPrefix, keyPrefix + "d:" + key}, args...).Err()
+	})
+}
+
+// setArgs are setScript's arguments; digest "" stores none.
+func setArgs(val []byte, ttl time.Duration, seq uint64, digest string, tags []string) []any {
+	args := make([]any, 0, 4+len(tags))
+	args = append(args, val, ttl.Milliseconds(), strconv.FormatUint(seq, 10), digest)
 	for _, t := range tags {
 		args = append(args, t)
 	}
-	return r.call(ctx, func(ctx context.Context) error {
-		return setScript.Run(ctx, r.rdb, []string{keyPrefix + "v:" + key, seqKey, keyPrefix}, args...).Err()
-	})
+	return args
 }
 
 // GetMany implements Store: one MGET with the sequence.
@@ -263,14 +277,11 @@ func (r *Redis) SetMany(ctx context.Context, entries []Entry, seq uint64) error 
 	return r.call(ctx, func(ctx context.Context) error {
 		_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, e := range entries {
-				args := make([]any, 0, 3+len(e.Tags))
-				args = append(args, e.Val, e.TTL.Milliseconds(), strconv.FormatUint(seq, 10))
-				for _, t := range e.Tags {
-					args = append(args, t)
-				}
 				// EVAL, not EVALSHA: a pipeline cannot fall back when Redis
-				// (restarted) lacks the script.
-				setScript.Eval(ctx, p, []string{keyPrefix + "v:" + e.Key, seqKey, keyPrefix}, args...)
+				// (restarted) lacks the script. No digest: entities are
+				// read whole.
+				setScript.Eval(ctx, p, []string{keyPrefix + "v:" + e.Key, seqKey, keyPrefix, keyPrefix + "d:" + e.Key},
+					setArgs(e.Val, e.TTL, seq, "", e.Tags)...)
 			}
 			return nil
 		})

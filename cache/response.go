@@ -52,6 +52,7 @@ type Responses struct {
 	cfg      ResponseConfig
 	policies *lru.Cache[string, Policy]
 	schema   *ast.Schema
+	local    *localAnswers // answers kept in process, read by digest
 }
 
 var _ interface {
@@ -63,7 +64,7 @@ var _ interface {
 // NewResponses returns the response cache over store.
 func NewResponses(store Store, cfg ResponseConfig) *Responses {
 	p, _ := lru.New[string, Policy](1000)
-	return &Responses{store: store, cfg: cfg, policies: p}
+	return &Responses{store: store, cfg: cfg, policies: p, local: newLocalAnswers()}
 }
 
 // ExtensionName implements graphql.HandlerExtension.
@@ -175,39 +176,52 @@ func (r *Responses) Cached(ctx context.Context, p *Plan) ([]byte, bool) {
 	if r.cfg.Debug || r.cfg.Fresh != nil && r.cfg.Fresh(ctx) {
 		return nil, false
 	}
-	vals, _, err := r.store.GetMany(ctx, []string{r.key(ctx, p.Query, p.OperationName, p.Variables, p.Policy)})
+	group, user := r.ViewerOf(ctx)
+	key := r.keyFor(p.Query, p.OperationName, p.Variables, p.Policy, group, user)
+	vals, _, err := r.store.GetMany(ctx, []string{key})
 	if err != nil || vals[0] == nil {
 		return nil, false
+	}
+	// Kept for the requests that will read only its digest (CachedAlong).
+	if dk, ok := r.digestKey(key); ok {
+		r.local.add(dk, digest(vals[0]), vals[0])
 	}
 	r.cfg.Metrics.lookup("response", true, nil)
 	r.cfg.Metrics.answeredDirectly()
 	return vals[0], true
 }
 
-// rawKeyer is a Store whose entries another client of the same server can
-// read under their raw keys, in a round trip of its own making.
-type rawKeyer interface {
-	rawKey(key string) (string, bool)
+// digestKeyer is a Store that keeps each entry's digest beside it, under a
+// key another client of the same server can read in a round trip of its
+// own making.
+type digestKeyer interface {
+	digestKey(key string) (string, bool)
 }
 
-// ReadAlongKey returns the raw key under which the store keeps a planned
-// operation's answer for the viewer group and user (as the Viewer function
-// names them), for a read made along another one: see auth.ReadAlong.
-// False when the store cannot be read that way, or must not be now.
-func (r *Responses) ReadAlongKey(p *Plan, group, user string) (string, bool) {
-	rk, ok := r.store.(rawKeyer)
+func (r *Responses) digestKey(key string) (string, bool) {
+	dk, ok := r.store.(digestKeyer)
 	if !ok {
 		return "", false
 	}
-	return rk.rawKey(r.keyFor(p.Query, p.OperationName, p.Variables, p.Policy, group, user))
+	return dk.digestKey(key)
 }
 
-// CachedAlong is Cached for an answer already read along another round
-// trip: raw is the key it was read under (from ReadAlongKey, for the viewer
-// guessed before the request was authenticated) and val what was there
-// (nil: nothing); group and user name who asks (ViewerOf). It decides only
-// when raw is that viewer's key; otherwise decided is false and Cached must
-// be asked.
+// ReadAlongKey returns the raw key under which the store keeps the digest
+// of a planned operation's answer for the viewer group and user (as the
+// Viewer function names them), for a read made along another one: see
+// auth.ReadAlong. False when the store cannot be read that way, or must not
+// be now.
+func (r *Responses) ReadAlongKey(p *Plan, group, user string) (string, bool) {
+	return r.digestKey(r.keyFor(p.Query, p.OperationName, p.Variables, p.Policy, group, user))
+}
+
+// CachedAlong is Cached for an answer whose digest was already read along
+// another round trip: raw is the key it was read under (from ReadAlongKey,
+// for the viewer guessed before the request was authenticated) and val
+// what was there (nil: no answer); group and user name who asks
+// (ViewerOf). It decides when raw is that viewer's key and the answer with
+// that digest is kept here (see localAnswers), or there is none; otherwise
+// decided is false and Cached must be asked.
 func (r *Responses) CachedAlong(ctx context.Context, p *Plan, group, user, raw string, val []byte) (data []byte, hit, decided bool) {
 	if r.cfg.Debug || r.cfg.Fresh != nil && r.cfg.Fresh(ctx) {
 		return nil, false, true
@@ -218,9 +232,13 @@ func (r *Responses) CachedAlong(ctx context.Context, p *Plan, group, user, raw s
 	if val == nil {
 		return nil, false, true // the full path that follows counts the miss
 	}
+	data, ok := r.local.get(raw, val)
+	if !ok {
+		return nil, false, false
+	}
 	r.cfg.Metrics.lookup("response", true, nil)
 	r.cfg.Metrics.answeredDirectly()
-	return val, true, true
+	return data, true, true
 }
 
 // WithOutcome gives the HTTP layer a place to learn the operation's
