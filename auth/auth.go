@@ -25,8 +25,10 @@ const (
 
 // Viewer is the authenticated user behind a request.
 type Viewer struct {
-	UserID      uuid.UUID
-	SessionID   uuid.UUID
+	UserID    uuid.UUID
+	SessionID uuid.UUID
+	// Permissions may be shared with other requests of the same session
+	// (see RedisCache): read it, never change it.
 	Permissions []string
 }
 

@@ -13,6 +13,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/db"
@@ -236,6 +238,40 @@ func run(ctx context.Context, o options) error {
 		}
 		return stop, err
 	}
+	// Q7gz-roundtrip: Q7gz's floor with the one Redis read that keeps a
+	// revoked session or a changed answer from being served anywhere a
+	// moment later: the minimal handler reads, as the server does, a
+	// session entry, the generation and a digest in one MGET through
+	// the server's pipelined client, then answers the gzipped bytes.
+	startRoundTripFloor := func(ctx context.Context, redisURL string, body []byte) (stop func(), err error) {
+		opt, err := redis.ParseURL(redisURL)
+		if err != nil {
+			return nil, err
+		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		session := strings.Repeat("s", 320) // a cached session entry with a few permissions
+		if err := rdb.MSet(ctx, "floor:session", session, "floor:generation", "7", "floor:digest", strings.Repeat("d", 32)).Err(); err != nil {
+			return nil, err
+		}
+		reads, err := cache.NewPipelinedReads(redisURL, 100*time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		url, stopServer, err := startFloor(body, "gzip", func(ctx context.Context) error {
+			vals, err := reads.MGet(ctx, "floor:session", "floor:generation", "floor:digest").Result()
+			if err == nil && vals[0] != session {
+				err = errors.New("floor: the session entry read wrong")
+			}
+			return err
+		})
+		if err != nil {
+			_ = reads.Close()
+			return nil, err
+		}
+		loads = append(loads, workload{name: "Q7gz-roundtrip", what: "Q7gz's floor with the one Redis read (session, generation, digest) it makes", target: url, gzip: true})
+		return func() { stopServer(); _ = reads.Close() }, nil
+	}
 	stopQ7, err := addFloor("Q7-ceiling", fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), q7Answer, "")
 	if err != nil {
 		return err
@@ -253,6 +289,11 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		defer stopQ7gz()
+		stopTrip, err := startRoundTripFloor(ctx, redisURL, q7Zipped)
+		if err != nil {
+			return err
+		}
+		defer stopTrip()
 	}
 	pgPID := postmasterPID(pgDir)
 	profileDir := ""
@@ -265,7 +306,7 @@ func run(ctx context.Context, o options) error {
 	var results []result
 	var ceilingRPS float64
 	for _, w := range append([]workload{{name: "ceiling", what: "a minimal Go handler answering 200 bytes of JSON", target: ceiling}}, loads...) {
-		if w.name != "ceiling" && !o.runs(strings.TrimSuffix(w.name, "-ceiling")) {
+		if base, _, _ := strings.Cut(w.name, "-"); w.name != "ceiling" && !o.runs(base) { // a floor goes with its workload
 			continue
 		}
 		warm, err := luaScript(work, w.name+"-warmup", token, w.bodies, w.unique, w.gzip)
@@ -580,12 +621,24 @@ func gunzip(b []byte) ([]byte, error) {
 // this machine's HTTP stack answers, measured by the same wrk run. A
 // non-empty encoding is sent as the body's Content-Encoding.
 func startCeiling(body []byte, encoding string) (string, func(), error) {
+	return startFloor(body, encoding, nil)
+}
+
+// startFloor is startCeiling with before, when not nil, run on each
+// request before it is answered (a 502 when it fails).
+func startFloor(body []byte, encoding string, before func(ctx context.Context) error) (string, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		if before != nil {
+			if err := before(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if encoding != "" {
 			w.Header().Set("Content-Encoding", encoding)
