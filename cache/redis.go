@@ -107,16 +107,20 @@ func (r *Redis) breaker(fn func() error) error {
 
 // digestKey implements digestKeyer: the Redis key of the digest of key's
 // entry, which Set stores beside the value and which goes with it
-// (invalidated, expired, flushed) as one. False while an invalidation is
-// pending or the breaker is not closed: reads must then go through ready,
-// or miss.
+// (invalidated, expired, flushed) as one. False when not readable.
 func (r *Redis) digestKey(key string) (string, bool) {
+	return keyPrefix + "d:" + key, r.readable()
+}
+
+// readable implements digestKeyer: false while an invalidation is pending
+// or the breaker is not closed, when reads must go through ready, or miss.
+func (r *Redis) readable() bool {
 	if r.cb.State() != gobreaker.StateClosed {
-		return "", false
+		return false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return keyPrefix + "d:" + key, len(r.pending) == 0
+	return len(r.pending) == 0
 }
 
 // ready flushes invalidations that failed earlier; the cache may be used

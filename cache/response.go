@@ -196,6 +196,7 @@ func (r *Responses) Cached(ctx context.Context, p *Plan) ([]byte, bool) {
 // own making.
 type digestKeyer interface {
 	digestKey(key string) (string, bool)
+	readable() bool
 }
 
 func (r *Responses) digestKey(key string) (string, bool) {
@@ -216,23 +217,25 @@ func (r *Responses) ReadAlongKey(p *Plan, group, user string) (string, bool) {
 }
 
 // CachedAlong is Cached for an answer whose digest was already read along
-// another round trip: raw is the key it was read under (from ReadAlongKey,
-// for the viewer guessed before the request was authenticated) and val
-// what was there (nil: no answer); group and user name who asks
-// (ViewerOf). It decides when raw is that viewer's key and the answer with
-// that digest is kept here (see localAnswers), or there is none; otherwise
+// another round trip: raw is the key it was read under, which ReadAlongKey
+// gave for the plan and the viewer who asks (the caller makes sure of
+// both), and val is what was there (nil: no answer). It decides when there is no answer, or when the
+// answer with that digest is kept here (see localAnswers); otherwise
 // decided is false and Cached must be asked.
-func (r *Responses) CachedAlong(ctx context.Context, p *Plan, group, user, raw string, val []byte) (data []byte, hit, decided bool) {
+func (r *Responses) CachedAlong(ctx context.Context, raw string, val []byte) (data []byte, hit, decided bool) {
 	if r.cfg.Debug || r.cfg.Fresh != nil && r.cfg.Fresh(ctx) {
 		return nil, false, true
 	}
-	if want, ok := r.ReadAlongKey(p, group, user); !ok || want != raw {
+	// An invalidation that has not reached Redis since the read makes
+	// what was read suspect.
+	dk, ok := r.store.(digestKeyer)
+	if !ok || !dk.readable() {
 		return nil, false, false
 	}
 	if val == nil {
 		return nil, false, true // the full path that follows counts the miss
 	}
-	data, ok := r.local.get(raw, val)
+	data, ok = r.local.get(raw, val)
 	if !ok {
 		return nil, false, false
 	}

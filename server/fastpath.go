@@ -68,6 +68,9 @@ type persistedRequest struct {
 	fingerprint string
 	tokenHash   string          // "" for no token
 	along       *auth.ReadAlong // nil when nothing is read along
+	// What along was read for: the answer of plan to who.
+	plan *cache.Plan
+	who  cacheViewer
 }
 
 type persistedRequestKey struct{}
@@ -92,7 +95,7 @@ func (c *cachedPersisted) readAlong(next http.Handler) http.Handler {
 			who, seen := c.viewers.Peek(pr.tokenHash)
 			if known && seen {
 				if raw, ok := c.responses.ReadAlongKey(plan, who.group, who.user); ok {
-					pr.along = &auth.ReadAlong{Keys: []string{raw}}
+					pr.along, pr.plan, pr.who = &auth.ReadAlong{Keys: []string{raw}}, plan, who
 					ctx = auth.WithReadAlong(ctx, pr.along)
 				}
 			}
@@ -131,7 +134,7 @@ func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Charged first, as the full path charges before it runs anything: a
 	// refusal or a miss then goes on to it, charged once already.
 	if plan, ok := c.plans.Get(pr.fingerprint); ok && c.allowed(r, plan) {
-		if data, ok := c.cached(ctx, plan, pr.along, now); ok {
+		if data, ok := c.cached(ctx, plan, pr, now); ok {
 			out.Policy, out.Result = plan.Policy, "hit"
 			c.write(w, r, plan, data, start)
 			return
@@ -143,12 +146,12 @@ func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cached is the plan's cached answer for the viewer who asks (who): from
-// the read made along the session check when that read was for who, else
+// cached is the plan's cached answer for the viewer who asks (now): from
+// the read made along the session check when that read was for now, else
 // read now.
-func (c *cachedPersisted) cached(ctx context.Context, plan *cache.Plan, along *auth.ReadAlong, who cacheViewer) ([]byte, bool) {
-	if along != nil && along.Read {
-		if data, hit, decided := c.responses.CachedAlong(ctx, plan, who.group, who.user, along.Keys[0], along.Vals[0]); decided {
+func (c *cachedPersisted) cached(ctx context.Context, plan *cache.Plan, pr *persistedRequest, now cacheViewer) ([]byte, bool) {
+	if along := pr.along; along != nil && along.Read && pr.plan == plan && pr.who == now {
+		if data, hit, decided := c.responses.CachedAlong(ctx, along.Keys[0], along.Vals[0]); decided {
 			return data, hit
 		}
 	}

@@ -31,8 +31,7 @@ func gate(next http.Handler, maxBody int64) http.Handler {
 		switch r.Method {
 		case http.MethodGet:
 		case http.MethodPost:
-			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || mt != "application/json" {
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" && !isJSON(ct) {
 				refuse(w, respType, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
 					"POST requests must have Content-Type: application/json")
 				return
@@ -85,6 +84,13 @@ type graphQLRequest struct {
 }
 
 type graphQLRequestKey struct{}
+
+// isJSON reports whether a Content-Type names application/json (with
+// parameters, such as a charset, or not).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
 
 // atEOF reports whether only white space follows the value dec decoded.
 func atEOF(dec *json.Decoder) bool {

@@ -298,6 +298,9 @@ func withRequest(next http.Handler, log *slog.Logger, m *telemetry.Metrics) http
 			path = "other"
 		}
 		m.ObserveRequest(path, r.Method, sw.status, d, counter.Count())
+		if !log.Enabled(ctx, slog.LevelInfo) { // production logs at warn: build no line
+			return
+		}
 		attrs := []slog.Attr{slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("duration", d), slog.Int64("sql_statements", counter.Count())}
 		if info.operation != "" {
