@@ -330,10 +330,19 @@ func run(ctx context.Context, o options) error {
 		}
 		sum0, count0 := scrape(metrics)
 		resetPeakRSS(srv.Process.Pid)
-		cpu0 := cpuTicks(srv.Process.Pid) + cpuTicks(pgPID)
-		for _, c := range children(pgPID) {
-			cpu0 += cpuTicks(c)
+		// The server's and PostgreSQL's CPU; a minimal handler's is this
+		// process's own.
+		cpu := func() int64 {
+			if w.target != "" {
+				return cpuTicks(os.Getpid())
+			}
+			n := cpuTicks(srv.Process.Pid) + cpuTicks(pgPID)
+			for _, c := range children(pgPID) {
+				n += cpuTicks(c)
+			}
+			return n
 		}
+		cpu0 := cpu()
 		var profiled func()
 		if profileDir != "" && w.target == "" {
 			profiled = profile(metrics, filepath.Join(profileDir, w.name), o.duration)
@@ -348,10 +357,7 @@ func run(ctx context.Context, o options) error {
 		if l.Errors > 0 {
 			fmt.Fprintf(os.Stderr, "%s: %d errors; the first: %s\n", w.name, l.Errors, l.ErrorSample)
 		}
-		cpu1 := cpuTicks(srv.Process.Pid) + cpuTicks(pgPID)
-		for _, c := range children(pgPID) {
-			cpu1 += cpuTicks(c)
-		}
+		cpu1 := cpu()
 		sum1, count1 := scrape(metrics)
 		r := result{workload: w, load: l, ratio: -1, stmtsPerReq: -1, cpuMsPerReq: -1}
 		if w.name == "ceiling" {
@@ -359,13 +365,13 @@ func run(ctx context.Context, o options) error {
 		} else if ceilingRPS > 0 {
 			r.ratio = l.RPS / ceilingRPS
 		}
+		if l.Requests > 0 {
+			r.cpuMsPerReq = float64(cpu1-cpu0) * 1000 / clockTicks / float64(l.Requests)
+		}
 		if w.target == "" { // the minimal handlers run in this process
 			r.rss = peakRSS(srv.Process.Pid)
 			if count1 > count0 {
 				r.stmtsPerReq = (sum1 - sum0) / (count1 - count0)
-			}
-			if l.Requests > 0 {
-				r.cpuMsPerReq = float64(cpu1-cpu0) * 1000 / clockTicks / float64(l.Requests)
 			}
 		}
 		results = append(results, r)
@@ -784,7 +790,7 @@ func report(o options, results []result, seed time.Duration, rss int64, jobs, fl
 	fmt.Fprintf(&b, "# Usergraph benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Machine: %s, %d CPUs. %d users, seeded in %.1f s. wrk: 2 threads, %d connections, %s warm-up, %s measured per workload.\n\n",
 		host, runtime.NumCPU(), o.users, seed.Seconds(), o.connections, o.warmup, o.duration)
-	b.WriteString("| Workload | What | req/s | vs ceiling | p50 | p99 | SQL stmts/req | CPU ms/req (server + PostgreSQL) | server peak RSS | errors |\n")
+	b.WriteString("| Workload | What | req/s | vs ceiling | p50 | p99 | SQL stmts/req | CPU ms/req (server + PostgreSQL; a minimal handler alone) | server peak RSS | errors |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		rss := "—"
