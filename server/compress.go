@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/99designs/gqlgen/graphql"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -90,11 +91,17 @@ func (p *plainMutations) Unwrap() http.ResponseWriter { return p.ResponseWriter 
 // returns is the compression of exactly the bytes it was given (checked
 // byte for byte on each hit), so it cannot be stale or serve one viewer's
 // answer to another. Answers over zippedMaxAnswer are compressed per
-// request as any other (gzhttp), which bounds its memory to about
-// zippedEntries × zippedMaxAnswer.
+// request as any other (gzhttp), which bounds its memory to about twice
+// zippedEntries × zippedMaxAnswer (an answer is held by each of its two
+// indexes until both drop it).
 type zippedAnswers struct {
 	seed    maphash.Seed
 	entries *lru.Cache[uint64, *zippedAnswer]
+	// byData finds an entry by where its data lives, without hashing it:
+	// the response cache hands out the same bytes it keeps (see
+	// cache.localAnswers) to every request for them. An entry holds its
+	// data, so its address cannot be reused for other bytes meanwhile.
+	byData  *lru.Cache[*byte, *zippedAnswer]
 	writers sync.Pool // *gzip.Writer
 }
 
@@ -107,7 +114,8 @@ const (
 
 func newZippedAnswers() *zippedAnswers {
 	entries, _ := lru.New[uint64, *zippedAnswer](zippedEntries) // errs only for a size < 1
-	return &zippedAnswers{seed: maphash.MakeSeed(), entries: entries}
+	byData, _ := lru.New[*byte, *zippedAnswer](zippedEntries)
+	return &zippedAnswers{seed: maphash.MakeSeed(), entries: entries, byData: byData}
 }
 
 // gzipped returns the gzip encoding of the answer whose data is data;
@@ -116,8 +124,12 @@ func (z *zippedAnswers) gzipped(data []byte) ([]byte, bool) {
 	if len(data) > zippedMaxAnswer || len(data) < compressMinSize {
 		return nil, false
 	}
+	if e, ok := z.byData.Get(unsafe.SliceData(data)); ok && len(e.data) == len(data) {
+		return e.gz, true // the very bytes it was made from, which never change
+	}
 	key := maphash.Bytes(z.seed, data)
 	if e, ok := z.entries.Get(key); ok && bytes.Equal(e.data, data) {
+		z.byData.Add(unsafe.SliceData(data), &zippedAnswer{data: data, gz: e.gz})
 		return e.gz, true
 	}
 	var buf bytes.Buffer
@@ -130,8 +142,10 @@ func (z *zippedAnswers) gzipped(data []byte) ([]byte, bool) {
 	_, _ = zw.Write(responseBody(&graphql.Response{Data: data})) // a bytes.Buffer does not fail
 	_ = zw.Close()
 	z.writers.Put(zw)
-	z.entries.Add(key, &zippedAnswer{data: data, gz: buf.Bytes()})
-	return buf.Bytes(), true
+	e := &zippedAnswer{data: data, gz: buf.Bytes()}
+	z.entries.Add(key, e)
+	z.byData.Add(unsafe.SliceData(data), e)
+	return e.gz, true
 }
 
 // acceptsGzip reports whether the request's Accept-Encoding names gzip

@@ -51,6 +51,16 @@ type cachedPersisted struct {
 	// request: the guess readAlong reads the answer for. A wrong or stale
 	// guess costs a round trip, never a wrong answer.
 	viewers *expirable.LRU[string, cacheViewer]
+	// alongKeys remembers the key each plan's answer for each viewer is
+	// read along under (a hash of the document, the variables and the
+	// viewer, worth computing once).
+	alongKeys *expirable.LRU[planFor, string]
+}
+
+// planFor is a plan's answer for one viewer.
+type planFor struct {
+	plan *cache.Plan
+	who  cacheViewer
 }
 
 // cacheViewer names a viewer as the response cache's keys do.
@@ -58,8 +68,9 @@ type cacheViewer struct{ group, user string }
 
 func newCachedPersisted(next http.Handler, responses *cache.Responses, limiter *ratelimit.Limiter, metrics *telemetry.Metrics, zipped *zippedAnswers) *cachedPersisted {
 	return &cachedPersisted{next: next, responses: responses, limiter: limiter, metrics: metrics, zipped: zipped,
-		plans:   expirable.NewLRU[string, *cache.Plan](5000, nil, planTTL),
-		viewers: expirable.NewLRU[string, cacheViewer](20_000, nil, planTTL)}
+		plans:     expirable.NewLRU[string, *cache.Plan](5000, nil, planTTL),
+		viewers:   expirable.NewLRU[string, cacheViewer](20_000, nil, planTTL),
+		alongKeys: expirable.NewLRU[planFor, string](20_000, nil, planTTL)}
 }
 
 // persistedRequest is what readAlong learned of a request before it was
@@ -94,7 +105,7 @@ func (c *cachedPersisted) readAlong(next http.Handler) http.Handler {
 			plan, known := c.plans.Peek(fp)
 			who, seen := c.viewers.Peek(pr.tokenHash)
 			if known && seen {
-				if raw, ok := c.responses.ReadAlongKey(plan, who.group, who.user); ok {
+				if raw, ok := c.alongKey(plan, who); ok {
 					pr.along, pr.plan, pr.who = &auth.ReadAlong{Keys: []string{raw}}, plan, who
 					ctx = auth.WithReadAlong(ctx, pr.along)
 				}
@@ -102,6 +113,21 @@ func (c *cachedPersisted) readAlong(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, persistedRequestKey{}, pr)))
 	})
+}
+
+// alongKey is the key plan's answer for who is read along under
+// (Responses.ReadAlongKey), remembered. Whether the store may be read now is
+// checked again when the read is used (Responses.CachedAlong).
+func (c *cachedPersisted) alongKey(plan *cache.Plan, who cacheViewer) (string, bool) {
+	k := planFor{plan, who}
+	if raw, ok := c.alongKeys.Get(k); ok {
+		return raw, true
+	}
+	raw, ok := c.responses.ReadAlongKey(plan, who.group, who.user)
+	if ok {
+		c.alongKeys.Add(k, raw)
+	}
+	return raw, ok
 }
 
 // ServeHTTP goes after authentication, behind readAlong, which has
