@@ -219,9 +219,9 @@ func (r *Responses) ReadAlongKey(p *Plan, group, user string) (string, bool) {
 // CachedAlong is Cached for an answer whose digest was already read along
 // another round trip: raw is the key it was read under, which ReadAlongKey
 // gave for the plan and the viewer who asks (the caller makes sure of
-// both), and val is what was there (nil: no answer). It decides when there is no answer, or when the
-// answer with that digest is kept here (see localAnswers); otherwise
-// decided is false and Cached must be asked.
+// both), and val is what was there (nil: no answer). It decides when there
+// is no answer, or when the answer with that digest is kept here (see
+// localAnswers); otherwise decided is false and Cached must be asked.
 func (r *Responses) CachedAlong(ctx context.Context, raw string, val []byte) (data []byte, hit, decided bool) {
 	if r.cfg.Debug || r.cfg.Fresh != nil && r.cfg.Fresh(ctx) {
 		return nil, false, true
