@@ -32,6 +32,30 @@ func (r *Resolver) loadNode(ctx context.Context, kind model.Kind, id uuid.UUID) 
 	return nil, nil
 }
 
+// fetchNodes runs one batch per kind for the ids of nodes(ids:) and primes
+// the loaders with the rows found, which loadNode then reads; an id not
+// found is looked up again there, and answers null.
+func (r *Resolver) fetchNodes(ctx context.Context, ids map[model.Kind][]uuid.UUID) {
+	l := r.loaders(ctx)
+	keys := func(ids []uuid.UUID, t objectType) []colKey {
+		cols := columnsAt(ctx, t, onField)
+		keys := make([]colKey, len(ids))
+		for i, id := range ids {
+			keys[i] = colKey{ID: id, Cols: cols}
+		}
+		return keys
+	}
+	if len(ids[model.KindUser]) > 0 {
+		l.userByID.fetch(ctx, keys(ids[model.KindUser], userType))
+	}
+	if len(ids[model.KindRole]) > 0 {
+		l.roleByID.fetch(ctx, keys(ids[model.KindRole], roleType))
+	}
+	if len(ids[model.KindGroup]) > 0 {
+		l.groupByID.fetch(ctx, keys(ids[model.KindGroup], groupType))
+	}
+}
+
 type bulkLookupKey struct{}
 
 // inBulkLookup reports whether the lookup is one of many (nodes(ids:)),

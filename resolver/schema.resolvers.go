@@ -46,8 +46,14 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]graph.Node, 
 		}
 		refs[i] = ref{kind, id}
 	}
-	// Load concurrently so the loaders see every key before they flush:
-	// one statement per kind, not one per ID.
+	// One statement per kind, not one per ID: every key is known here, so
+	// the batches run now instead of being collected over the loaders' wait
+	// (which goroutines started late on a busy machine could miss).
+	byKind := map[model.Kind][]uuid.UUID{}
+	for _, ref := range refs {
+		byKind[ref.kind] = append(byKind[ref.kind], ref.id)
+	}
+	r.fetchNodes(ctx, byKind)
 	out := make([]graph.Node, len(ids))
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup

@@ -1,15 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/maphash"
 	"mime"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/usergraph/usergraph/auth"
@@ -55,6 +58,9 @@ type cachedPersisted struct {
 	// read along under (a hash of the document, the variables and the
 	// viewer, worth computing once).
 	alongKeys *expirable.LRU[planFor, string]
+	// bodies remembers the fingerprints of learned requests' bodies, so
+	// that the gate need not decode them again (see gate).
+	bodies *persistedBodies
 }
 
 // planFor is a plan's answer for one viewer.
@@ -70,7 +76,48 @@ func newCachedPersisted(next http.Handler, responses *cache.Responses, limiter *
 	return &cachedPersisted{next: next, responses: responses, limiter: limiter, metrics: metrics, zipped: zipped,
 		plans:     expirable.NewLRU[string, *cache.Plan](5000, nil, planTTL),
 		viewers:   expirable.NewLRU[string, cacheViewer](20_000, nil, planTTL),
-		alongKeys: expirable.NewLRU[planFor, string](20_000, nil, planTTL)}
+		alongKeys: expirable.NewLRU[planFor, string](20_000, nil, planTTL),
+		bodies:    newPersistedBodies()}
+}
+
+// persistedBodies remembers the POST bodies of persisted requests whose
+// plan was learned, with their fingerprints: the same bytes decode to the
+// same request, so the gate skips decoding them (a twentieth of a cached
+// answer's CPU) and only the full path, if the request goes there, does.
+// Only bodies up to persistedBodyMax are kept, at most as many as plans.
+type persistedBodies struct {
+	seed    maphash.Seed
+	entries *lru.Cache[uint64, knownBody]
+}
+
+type knownBody struct {
+	body        []byte
+	fingerprint string
+}
+
+const persistedBodyMax = 1 << 10
+
+func newPersistedBodies() *persistedBodies {
+	entries, _ := lru.New[uint64, knownBody](5000) // errs only for a size < 1
+	return &persistedBodies{seed: maphash.MakeSeed(), entries: entries}
+}
+
+// fingerprint is the fingerprint of a body remembered; "" for any other
+// (or when p is nil).
+func (p *persistedBodies) fingerprint(body []byte) string {
+	if p == nil || len(body) > persistedBodyMax {
+		return ""
+	}
+	if e, ok := p.entries.Get(maphash.Bytes(p.seed, body)); ok && bytes.Equal(e.body, body) {
+		return e.fingerprint
+	}
+	return ""
+}
+
+func (p *persistedBodies) add(body []byte, fingerprint string) {
+	if len(body) <= persistedBodyMax {
+		p.entries.Add(maphash.Bytes(p.seed, body), knownBody{body: bytes.Clone(body), fingerprint: fingerprint})
+	}
 }
 
 // persistedRequest is what readAlong learned of a request before it was
@@ -169,6 +216,9 @@ func (c *cachedPersisted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.next.ServeHTTP(w, r)
 	if out.Plan != nil {
 		c.plans.Add(pr.fingerprint, out.Plan)
+		if req, ok := ctx.Value(graphQLRequestKey{}).(*graphQLRequest); ok && req.fingerprint == "" {
+			c.bodies.add(req.body, pr.fingerprint)
+		}
 	}
 }
 
@@ -228,6 +278,9 @@ func fingerprint(r *http.Request) (string, bool) {
 	switch r.Method {
 	case http.MethodPost:
 		req, ok := r.Context().Value(graphQLRequestKey{}).(*graphQLRequest)
+		if ok && req.fingerprint != "" {
+			return req.fingerprint, true
+		}
 		if !ok || req.Query != nil && *req.Query != "" || req.Extensions == nil {
 			return "", false
 		}

@@ -20,7 +20,12 @@ import (
 // limit before it is decoded, must be one JSON object (no batching), and is
 // never echoed back. gqlgen's own answers are then given conformant status
 // codes: with application/json, a request error is still 200.
-func gate(next http.Handler, maxBody int64) http.Handler {
+//
+// A body known is the body of a persisted request seen before: it is not
+// decoded again here (it decoded before, and the same bytes decode the
+// same), and only the full path, if the request goes there, decodes it.
+// known may be nil.
+func gate(next http.Handler, maxBody int64, known *persistedBodies) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		respType := responseType(r.Header.Get("Accept"))
 		if respType == "" {
@@ -52,13 +57,13 @@ func gate(next http.Handler, maxBody int64) http.Handler {
 				refuse(w, respType, http.StatusBadRequest, "BATCHING_NOT_SUPPORTED", "send one operation per request, not a batch")
 				return
 			}
-			probe := &graphQLRequest{}
-			dec := json.NewDecoder(bytes.NewReader(body))
-			dec.UseNumber() // as gqlgen decodes: numbers keep their text
-			if len(trimmed) == 0 || trimmed[0] != '{' || dec.Decode(probe) != nil || !atEOF(dec) {
-				refuse(w, respType, http.StatusBadRequest, "BAD_REQUEST",
-					"the body must be a JSON object with query, operationName, variables and extensions")
-				return
+			probe := &graphQLRequest{body: body}
+			if probe.fingerprint = known.fingerprint(body); probe.fingerprint == "" {
+				if len(trimmed) == 0 || trimmed[0] != '{' || probe.decode() != nil {
+					refuse(w, respType, http.StatusBadRequest, "BAD_REQUEST",
+						"the body must be a JSON object with query, operationName, variables and extensions")
+					return
+				}
 			}
 			r = r.WithContext(context.WithValue(r.Context(), graphQLRequestKey{}, probe))
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -81,6 +86,31 @@ type graphQLRequest struct {
 	OperationName *string        `json:"operationName"`
 	Variables     map[string]any `json:"variables"`
 	Extensions    map[string]any `json:"extensions"`
+
+	body []byte
+	// fingerprint is set when the body is a persisted request's seen
+	// before (persistedBodies); the fields above are then decoded only by
+	// decode, when the full path needs them.
+	fingerprint string
+	decoded     bool
+}
+
+// decode decodes the body into the request's fields, once; an error when it
+// is not one JSON object.
+func (g *graphQLRequest) decode() error {
+	if g.decoded {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(g.body))
+	dec.UseNumber() // as gqlgen decodes: numbers keep their text
+	if err := dec.Decode(g); err != nil {
+		return err
+	}
+	if !atEOF(dec) {
+		return errNotJSON
+	}
+	g.decoded = true
+	return nil
 }
 
 type graphQLRequestKey struct{}

@@ -175,7 +175,11 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	if direct != nil {
 		api = direct.readAlong(api)
 	}
-	endpoint := deadline(gate(rateLimitHeaders(api), cfg.Limits.MaxBody), cfg.RequestTimeout)
+	var known *persistedBodies
+	if direct != nil {
+		known = direct.bodies
+	}
+	endpoint := deadline(gate(rateLimitHeaders(api), cfg.Limits.MaxBody, known), cfg.RequestTimeout)
 	if cfg.Compress {
 		endpoint = compressQueries(endpoint)
 	}

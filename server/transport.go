@@ -30,6 +30,14 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		transport.POST{}.Do(w, r, exec)
 		return
 	}
+	// A body the gate knew was not decoded there (see persistedBodies). It
+	// decoded before, so it decodes now.
+	if err := req.decode(); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		writeResponse(w, &graphql.Response{Errors: gqlerror.List{{Message: "the body could not be decoded",
+			Extensions: map[string]any{"code": "BAD_REQUEST"}}}})
+		return
+	}
 	ctx := r.Context()
 	contentType := gqlgenContentType(r.Header.Get("Accept"))
 	w.Header().Set("Content-Type", contentType)

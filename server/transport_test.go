@@ -26,7 +26,7 @@ func TestPostTransport_AnswersAsGqlgensPOST(t *testing.T) {
 	serve := func(tr graphql.Transport) http.Handler {
 		srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolver.Resolver{}}))
 		srv.AddTransport(tr)
-		return gate(srv, 1<<20)
+		return gate(srv, 1<<20, nil)
 	}
 	ours, theirs := serve(postTransport{}), serve(transport.POST{})
 
