@@ -79,8 +79,9 @@ func gate(next http.Handler, maxBody int64, known *persistedBodies) http.Handler
 	})
 }
 
-// graphQLRequest is a POST body as the gate decoded it; the cached
-// persisted-query path reads it from the context instead of decoding again.
+// graphQLRequest is a POST body as the gate read it, decoded unless it was
+// known (see persistedBodies); the transport and the cached persisted-query
+// path read it from the context instead of decoding again.
 type graphQLRequest struct {
 	Query         *string        `json:"query"`
 	OperationName *string        `json:"operationName"`
