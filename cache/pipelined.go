@@ -56,9 +56,9 @@ func (p *PipelinedReads) MGet(ctx context.Context, keys ...string) *redis.SliceC
 	return p.ap.MGet(ctx, keys...)
 }
 
-// AddHook adds a hook to the client the batches are sent on (each batch is
-// one pipeline): for metrics and tests.
-func (p *PipelinedReads) AddHook(h redis.Hook) { p.client.AddHook(h) }
+// AddHook adds a hook to the batches (each one pipeline, or one command
+// when it holds one): for metrics and tests.
+func (p *PipelinedReads) AddHook(h redis.Hook) { p.ap.AddHook(h) }
 
 // Close stops the pipeliner, after the reads it accepted, and closes the
 // connections.
