@@ -106,8 +106,10 @@ func (r *Redis) breaker(fn func() error) error {
 }
 
 // digestKey implements digestKeyer: the Redis key of the digest of key's
-// entry, which Set stores beside the value and which goes with it
-// (invalidated, expired, flushed) as one. False when not readable.
+// entry, which Set stores beside the value with the same TTL and tags, so
+// an invalidation removes both in one script. (Eviction may take one
+// before the other: a digest left alone still names bytes no change has
+// touched, and a value left alone is a miss.) False when not readable.
 func (r *Redis) digestKey(key string) (string, bool) {
 	return keyPrefix + "d:" + key, r.readable()
 }
