@@ -28,16 +28,15 @@ type SessionCache interface {
 
 // ReadAlong asks the session cache for other keys of the same store, read
 // in the round trip that checks the session: a request whose next read is
-// known before it is authenticated (a cached answer, say) then makes one
-// round trip instead of two. The keys are read as they are, whatever the
+// known before it is authenticated (a cached answer's digest, say) then
+// makes one round trip instead of two. The keys are read as they are, whatever the
 // session turns out to be; the caller decides what the values may answer
 // once it knows the viewer. A cache that cannot read them leaves Read false.
 type ReadAlong struct {
 	Keys []string
 	// Vals are the values read, nil for a missing key. They share the
-	// Redis client's reply (a cached answer is 10 KB and more, read on
-	// every persisted request; copying it was a third of the fast path's
-	// garbage), so they are read-only.
+	// Redis client's reply (copying a cached answer read this way was once
+	// a third of the fast path's garbage), so they are read-only.
 	Vals [][]byte
 	Read bool
 }
