@@ -229,50 +229,17 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	// addFloor adds a workload of the minimal handler answering body; stop
+	// addFloor adds a floor's workload, served by start's handler; stop
 	// stops the handler.
-	addFloor := func(name, what string, body []byte, encoding string) (stop func(), err error) {
-		url, stop, err := startCeiling(body, encoding)
+	addFloor := func(name, what string, gzip bool, start func() (url string, stop func(), err error)) (stop func(), err error) {
+		url, stop, err := start()
 		if err == nil {
-			loads = append(loads, workload{name: name, what: what, target: url, gzip: encoding == "gzip"})
+			loads = append(loads, workload{name: name, what: what, target: url, gzip: gzip})
 		}
 		return stop, err
 	}
-	// Q7gz-roundtrip: Q7gz's floor with the one Redis read that keeps a
-	// revoked session or a changed answer from being served anywhere a
-	// moment later: the minimal handler reads, as the server does, a
-	// session entry, the generation and a digest in one MGET through
-	// the server's pipelined client, then answers the gzipped bytes.
-	startRoundTripFloor := func(ctx context.Context, redisURL string, body []byte) (stop func(), err error) {
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, err
-		}
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		session := strings.Repeat("s", 320) // a cached session entry with a few permissions
-		if err := rdb.MSet(ctx, "floor:session", session, "floor:generation", "7", "floor:digest", strings.Repeat("d", 32)).Err(); err != nil {
-			return nil, err
-		}
-		reads, err := cache.NewPipelinedReads(redisURL, 100*time.Millisecond)
-		if err != nil {
-			return nil, err
-		}
-		url, stopServer, err := startFloor(body, "gzip", func(ctx context.Context) error {
-			vals, err := reads.MGet(ctx, "floor:session", "floor:generation", "floor:digest").Result()
-			if err == nil && vals[0] != session {
-				err = errors.New("floor: the session entry read wrong")
-			}
-			return err
-		})
-		if err != nil {
-			_ = reads.Close()
-			return nil, err
-		}
-		loads = append(loads, workload{name: "Q7gz-roundtrip", what: "Q7gz's floor with the one Redis read (session, generation, digest) it makes", target: url, gzip: true})
-		return func() { stopServer(); _ = reads.Close() }, nil
-	}
-	stopQ7, err := addFloor("Q7-ceiling", fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), q7Answer, "")
+	stopQ7, err := addFloor("Q7-ceiling", fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), false,
+		func() (string, func(), error) { return startCeiling(q7Answer, "") })
 	if err != nil {
 		return err
 	}
@@ -284,12 +251,14 @@ func run(ctx context.Context, o options) error {
 	case encoding != "gzip" || err != nil || !bytes.Equal(decoded, q7Answer):
 		return fmt.Errorf("Q7gz's answer (Content-Encoding %q) does not decode to Q7's (%v)", encoding, err)
 	default:
-		stopQ7gz, err := addFloor("Q7gz-ceiling", fmt.Sprintf("the minimal handler answering Q7's %d bytes gzipped: Q7gz's floor", len(q7Zipped)), q7Zipped, "gzip")
+		stopQ7gz, err := addFloor("Q7gz-ceiling", fmt.Sprintf("the minimal handler answering Q7's %d bytes gzipped: Q7gz's floor", len(q7Zipped)), true,
+			func() (string, func(), error) { return startCeiling(q7Zipped, "gzip") })
 		if err != nil {
 			return err
 		}
 		defer stopQ7gz()
-		stopTrip, err := startRoundTripFloor(ctx, redisURL, q7Zipped)
+		stopTrip, err := addFloor("Q7gz-roundtrip", "Q7gz's floor with the one Redis read (session, generation, digest) it makes", true,
+			func() (string, func(), error) { return startRoundTripFloor(ctx, redisURL, q7Zipped) })
 		if err != nil {
 			return err
 		}
@@ -628,6 +597,40 @@ func gunzip(b []byte) ([]byte, error) {
 // non-empty encoding is sent as the body's Content-Encoding.
 func startCeiling(body []byte, encoding string) (string, func(), error) {
 	return startFloor(body, encoding, nil)
+}
+
+// startRoundTripFloor starts Q7gz-roundtrip: Q7gz's floor with the one
+// Redis read that keeps a revoked session or a changed answer from being
+// served anywhere a moment later. The minimal handler reads, as the server
+// does, a session entry, the generation and a digest in one MGET through
+// the server's pipelined client, then answers body (gzipped).
+func startRoundTripFloor(ctx context.Context, redisURL string, body []byte) (string, func(), error) {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return "", nil, err
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	session := strings.Repeat("s", 320) // a cached session entry with a few permissions
+	if err := rdb.MSet(ctx, "floor:session", session, "floor:generation", "7", "floor:digest", strings.Repeat("d", 32)).Err(); err != nil {
+		return "", nil, err
+	}
+	reads, err := cache.NewPipelinedReads(redisURL, 100*time.Millisecond)
+	if err != nil {
+		return "", nil, err
+	}
+	url, stop, err := startFloor(body, "gzip", func(ctx context.Context) error {
+		vals, err := reads.MGet(ctx, "floor:session", "floor:generation", "floor:digest").Result()
+		if err == nil && vals[0] != session {
+			err = errors.New("floor: the session entry read wrong")
+		}
+		return err
+	})
+	if err != nil {
+		_ = reads.Close()
+		return "", nil, err
+	}
+	return url, func() { stop(); _ = reads.Close() }, nil
 }
 
 // startFloor is startCeiling with before, when not nil, run on each

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
@@ -58,20 +59,30 @@ func (l *localAnswers) get(key string, digest []byte) ([]byte, bool) {
 	return a.data, true
 }
 
-// add keeps data, whose digest is digest, under key. data must not change
-// afterwards.
-func (l *localAnswers) add(key, digest string, data []byte) {
+// keep keeps data under key and returns the bytes kept for it: those
+// already kept when they are the same (so a repeated read hands out one
+// slice, and costs a comparison instead of a digest), else data. data must
+// not change afterwards.
+func (l *localAnswers) keep(key string, data []byte) []byte {
 	if len(data) > localMaxAnswer {
-		return
+		return data
 	}
+	l.mu.Lock()
+	old, ok := l.entries.Get(key)
+	l.mu.Unlock()
+	if ok && bytes.Equal(old.data, data) {
+		return old.data
+	}
+	sum := digest(data) // outside the lock: it reads every byte
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if old, ok := l.entries.Peek(key); ok {
 		l.size -= len(old.data) // Add replaces without evicting
 	}
-	l.entries.Add(key, localAnswer{digest: digest, data: data})
+	l.entries.Add(key, localAnswer{digest: sum, data: data})
 	l.size += len(data)
 	for l.size > localBudget {
 		l.entries.RemoveOldest()
 	}
+	return data
 }

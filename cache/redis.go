@@ -244,18 +244,17 @@ func (r *Redis) GetMany(ctx context.Context, keys []string) ([][]byte, uint64, e
 		full = append(full, keyPrefix+"v:"+k)
 	}
 	var vals []any
-	var err error
-	if r.reads != nil { // bounded by its own timeout: no deadline to make
-		err = r.breaker(func() error {
+	err := r.breaker(func() error {
+		var err error
+		if r.reads != nil { // bounded by its own timeout: no deadline to make
 			vals, err = r.reads.MGet(ctx, full...).Result()
 			return err
-		})
-	} else {
-		err = r.call(ctx, func(ctx context.Context) error {
-			vals, err = r.rdb.MGet(ctx, full...).Result()
-			return err
-		})
-	}
+		}
+		ctx, cancel := context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+		vals, err = r.rdb.MGet(ctx, full...).Result()
+		return err
+	})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -52,7 +52,10 @@ type Responses struct {
 	cfg      ResponseConfig
 	policies *lru.Cache[string, Policy]
 	schema   *ast.Schema
-	local    *localAnswers // answers kept in process, read by digest
+	// digests is the store, when it keeps each entry's digest (nil when
+	// not); local, the answers kept in process and read by digest.
+	digests digestKeyer
+	local   *localAnswers
 }
 
 var _ interface {
@@ -64,7 +67,8 @@ var _ interface {
 // NewResponses returns the response cache over store.
 func NewResponses(store Store, cfg ResponseConfig) *Responses {
 	p, _ := lru.New[string, Policy](1000)
-	return &Responses{store: store, cfg: cfg, policies: p, local: newLocalAnswers()}
+	digests, _ := store.(digestKeyer)
+	return &Responses{store: store, cfg: cfg, policies: p, digests: digests, local: newLocalAnswers()}
 }
 
 // ExtensionName implements graphql.HandlerExtension.
@@ -182,13 +186,14 @@ func (r *Responses) Cached(ctx context.Context, p *Plan) ([]byte, bool) {
 	if err != nil || vals[0] == nil {
 		return nil, false
 	}
+	data := vals[0]
 	// Kept for the requests that will read only its digest (CachedAlong).
 	if dk, ok := r.digestKey(key); ok {
-		r.local.add(dk, digest(vals[0]), vals[0])
+		data = r.local.keep(dk, data)
 	}
 	r.cfg.Metrics.lookup("response", true, nil)
 	r.cfg.Metrics.answeredDirectly()
-	return vals[0], true
+	return data, true
 }
 
 // digestKeyer is a Store that keeps each entry's digest beside it, under a
@@ -200,11 +205,10 @@ type digestKeyer interface {
 }
 
 func (r *Responses) digestKey(key string) (string, bool) {
-	dk, ok := r.store.(digestKeyer)
-	if !ok {
+	if r.digests == nil {
 		return "", false
 	}
-	return dk.digestKey(key)
+	return r.digests.digestKey(key)
 }
 
 // ReadAlongKey returns the raw key under which the store keeps the digest
@@ -228,14 +232,13 @@ func (r *Responses) CachedAlong(ctx context.Context, raw string, val []byte) (da
 	}
 	// An invalidation that has not reached Redis since the read makes
 	// what was read suspect.
-	dk, ok := r.store.(digestKeyer)
-	if !ok || !dk.readable() {
+	if r.digests == nil || !r.digests.readable() {
 		return nil, false, false
 	}
 	if val == nil {
 		return nil, false, true // the full path that follows counts the miss
 	}
-	data, ok = r.local.get(raw, val)
+	data, ok := r.local.get(raw, val)
 	if !ok {
 		return nil, false, false
 	}

@@ -37,22 +37,14 @@ func (r *Resolver) loadNode(ctx context.Context, kind model.Kind, id uuid.UUID) 
 // found is looked up again there, and answers null.
 func (r *Resolver) fetchNodes(ctx context.Context, ids map[model.Kind][]uuid.UUID) {
 	l := r.loaders(ctx)
-	keys := func(ids []uuid.UUID, t objectType) []colKey {
-		cols := columnsAt(ctx, t, onField)
-		keys := make([]colKey, len(ids))
-		for i, id := range ids {
-			keys[i] = colKey{ID: id, Cols: cols}
-		}
-		return keys
+	if users := ids[model.KindUser]; len(users) > 0 {
+		l.userByID.fetch(ctx, colKeys(users, columnsAt(ctx, userType, onField)))
 	}
-	if len(ids[model.KindUser]) > 0 {
-		l.userByID.fetch(ctx, keys(ids[model.KindUser], userType))
+	if roles := ids[model.KindRole]; len(roles) > 0 {
+		l.roleByID.fetch(ctx, colKeys(roles, columnsAt(ctx, roleType, onField)))
 	}
-	if len(ids[model.KindRole]) > 0 {
-		l.roleByID.fetch(ctx, keys(ids[model.KindRole], roleType))
-	}
-	if len(ids[model.KindGroup]) > 0 {
-		l.groupByID.fetch(ctx, keys(ids[model.KindGroup], groupType))
+	if groups := ids[model.KindGroup]; len(groups) > 0 {
+		l.groupByID.fetch(ctx, colKeys(groups, columnsAt(ctx, groupType, onField)))
 	}
 }
 

@@ -53,11 +53,7 @@ func (r *Resolver) prefetchUsersIn(ctx context.Context, ids []uuid.UUID, fields 
 	for _, f := range fields {
 		switch f.Name {
 		case "roles":
-			cols := columnsIn(op, f.Selections, roleType, onField)
-			keys := make([]colKey, len(ids))
-			for i, id := range ids {
-				keys[i] = colKey{ID: id, Cols: cols}
-			}
+			keys := colKeys(ids, columnsIn(op, f.Selections, roleType, onField))
 			wg.Go(func() { l.rolesOfUser.fetch(ctx, keys) })
 		case "groups":
 			wg.Go(func() {
@@ -83,7 +79,7 @@ func (r *Resolver) prefetchGroupsIn(ctx context.Context, ids []uuid.UUID, fields
 		if f.Name == "members" {
 			wg.Go(func() {
 				prefetchPage(ctx, op, f, ids, l.membersOf, userType, db.NamedOrder{},
-					func(ids []uuid.UUID) { l.groupByID.fetch(ctx, countKeys(ids, db.GroupMemberCount)) },
+					func(ids []uuid.UUID) { l.groupByID.fetch(ctx, colKeys(ids, db.GroupMemberCount)) },
 					func(m *db.GroupMember) uuid.UUID { return m.User.ID },
 					func(ids []uuid.UUID, fields []graphql.CollectedField) { r.prefetchUsersIn(ctx, ids, fields) })
 			})
@@ -104,7 +100,7 @@ func (r *Resolver) prefetchRolesIn(ctx context.Context, ids []uuid.UUID, fields 
 		if f.Name == "users" {
 			wg.Go(func() {
 				prefetchPage(ctx, op, f, ids, l.holdersOf, userType, db.NamedOrder{},
-					func(ids []uuid.UUID) { l.roleByID.fetch(ctx, countKeys(ids, db.RoleUserCount)) },
+					func(ids []uuid.UUID) { l.roleByID.fetch(ctx, colKeys(ids, db.RoleUserCount)) },
 					func(h *db.RoleHolder) uuid.UUID { return h.User.ID },
 					func(ids []uuid.UUID, fields []graphql.CollectedField) { r.prefetchUsersIn(ctx, ids, fields) })
 			})
@@ -159,7 +155,8 @@ func selectsRelation(fields []graphql.CollectedField) bool {
 	return false
 }
 
-func countKeys(ids []uuid.UUID, cols db.Columns) []colKey {
+// colKeys asks for cols of each of ids.
+func colKeys(ids []uuid.UUID, cols db.Columns) []colKey {
 	keys := make([]colKey, len(ids))
 	for i, id := range ids {
 		keys[i] = colKey{ID: id, Cols: cols}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"hash/maphash"
 	"net/http"
 	"strconv"
 	"strings"
@@ -95,8 +94,7 @@ func (p *plainMutations) Unwrap() http.ResponseWriter { return p.ResponseWriter 
 // zippedEntries × zippedMaxAnswer (an answer is held by each of its two
 // indexes until both drop it).
 type zippedAnswers struct {
-	seed    maphash.Seed
-	entries *lru.Cache[uint64, *zippedAnswer]
+	byContent *contentMemo[*zippedAnswer]
 	// byData finds an entry by where its data lives, without hashing it:
 	// the response cache hands out the same bytes it keeps (see
 	// cache.localAnswers) to every request for them. An entry holds its
@@ -113,9 +111,8 @@ const (
 )
 
 func newZippedAnswers() *zippedAnswers {
-	entries, _ := lru.New[uint64, *zippedAnswer](zippedEntries) // errs only for a size < 1
-	byData, _ := lru.New[*byte, *zippedAnswer](zippedEntries)
-	return &zippedAnswers{seed: maphash.MakeSeed(), entries: entries, byData: byData}
+	byData, _ := lru.New[*byte, *zippedAnswer](zippedEntries) // errs only for a size < 1
+	return &zippedAnswers{byContent: newContentMemo[*zippedAnswer](zippedEntries), byData: byData}
 }
 
 // gzipped returns the gzip encoding of the answer whose data is data;
@@ -127,8 +124,7 @@ func (z *zippedAnswers) gzipped(data []byte) ([]byte, bool) {
 	if e, ok := z.byData.Get(unsafe.SliceData(data)); ok && len(e.data) == len(data) {
 		return e.gz, true // the very bytes it was made from, which never change
 	}
-	key := maphash.Bytes(z.seed, data)
-	if e, ok := z.entries.Get(key); ok && bytes.Equal(e.data, data) {
+	if e, ok := z.byContent.get(data); ok {
 		z.byData.Add(unsafe.SliceData(data), &zippedAnswer{data: data, gz: e.gz})
 		return e.gz, true
 	}
@@ -143,7 +139,7 @@ func (z *zippedAnswers) gzipped(data []byte) ([]byte, bool) {
 	_ = zw.Close()
 	z.writers.Put(zw)
 	e := &zippedAnswer{data: data, gz: buf.Bytes()}
-	z.entries.Add(key, e)
+	z.byContent.add(data, e)
 	z.byData.Add(unsafe.SliceData(data), e)
 	return e.gz, true
 }

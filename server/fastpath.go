@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"hash/maphash"
 	"mime"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/usergraph/usergraph/auth"
@@ -86,20 +84,13 @@ func newCachedPersisted(next http.Handler, responses *cache.Responses, limiter *
 // answer's CPU) and only the full path, if the request goes there, does.
 // Only bodies up to persistedBodyMax are kept, at most as many as plans.
 type persistedBodies struct {
-	seed    maphash.Seed
-	entries *lru.Cache[uint64, knownBody]
-}
-
-type knownBody struct {
-	body        []byte
-	fingerprint string
+	memo *contentMemo[string] // body → fingerprint
 }
 
 const persistedBodyMax = 1 << 10
 
 func newPersistedBodies() *persistedBodies {
-	entries, _ := lru.New[uint64, knownBody](5000) // errs only for a size < 1
-	return &persistedBodies{seed: maphash.MakeSeed(), entries: entries}
+	return &persistedBodies{memo: newContentMemo[string](5000)}
 }
 
 // fingerprint is the fingerprint of a body remembered; "" for any other
@@ -108,15 +99,13 @@ func (p *persistedBodies) fingerprint(body []byte) string {
 	if p == nil || len(body) > persistedBodyMax {
 		return ""
 	}
-	if e, ok := p.entries.Get(maphash.Bytes(p.seed, body)); ok && bytes.Equal(e.body, body) {
-		return e.fingerprint
-	}
-	return ""
+	fp, _ := p.memo.get(body)
+	return fp
 }
 
 func (p *persistedBodies) add(body []byte, fingerprint string) {
 	if len(body) <= persistedBodyMax {
-		p.entries.Add(maphash.Bytes(p.seed, body), knownBody{body: bytes.Clone(body), fingerprint: fingerprint})
+		p.memo.add(bytes.Clone(body), fingerprint)
 	}
 }
 
