@@ -244,6 +244,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer stopQ7()
+	stopQ7Trip, err := addFloor("Q7-roundtrip", "Q7's floor with the one Redis read (session, generation, digest) it makes", false,
+		func() (string, func(), error) { return startRoundTripFloor(ctx, redisURL, q7Answer, "") })
+	if err != nil {
+		return err
+	}
+	defer stopQ7Trip()
 	switch decoded, err := gunzip(q7Zipped); {
 	case encoding == "": // COMPRESS=false in the environment: nothing to measure
 		fmt.Fprintln(os.Stderr, "Q7gz left out: the server does not compress (COMPRESS=false?)")
@@ -258,7 +264,7 @@ func run(ctx context.Context, o options) error {
 		}
 		defer stopQ7gz()
 		stopTrip, err := addFloor("Q7gz-roundtrip", "Q7gz's floor with the one Redis read (session, generation, digest) it makes", true,
-			func() (string, func(), error) { return startRoundTripFloor(ctx, redisURL, q7Zipped) })
+			func() (string, func(), error) { return startRoundTripFloor(ctx, redisURL, q7Zipped, "gzip") })
 		if err != nil {
 			return err
 		}
@@ -599,12 +605,13 @@ func startCeiling(body []byte, encoding string) (string, func(), error) {
 	return startFloor(body, encoding, nil)
 }
 
-// startRoundTripFloor starts Q7gz-roundtrip: Q7gz's floor with the one
-// Redis read that keeps a revoked session or a changed answer from being
-// served anywhere a moment later. The minimal handler reads, as the server
-// does, a session entry, the generation and a digest in one MGET through
-// the server's pipelined client, then answers body (gzipped).
-func startRoundTripFloor(ctx context.Context, redisURL string, body []byte) (string, func(), error) {
+// startRoundTripFloor starts Q7-roundtrip or Q7gz-roundtrip: Q7's or
+// Q7gz's floor with the one Redis read that keeps a revoked session or a
+// changed answer from being served anywhere a moment later. The minimal
+// handler reads, as the server does, a session entry, the generation and a
+// digest in one MGET through the server's pipelined client, then answers
+// body with encoding, as startCeiling does.
+func startRoundTripFloor(ctx context.Context, redisURL string, body []byte, encoding string) (string, func(), error) {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return "", nil, err
@@ -619,7 +626,7 @@ func startRoundTripFloor(ctx context.Context, redisURL string, body []byte) (str
 	if err != nil {
 		return "", nil, err
 	}
-	url, stop, err := startFloor(body, "gzip", func(ctx context.Context) error {
+	url, stop, err := startFloor(body, encoding, func(ctx context.Context) error {
 		vals, err := reads.MGet(ctx, "floor:session", "floor:generation", "floor:digest").Result()
 		if err == nil && vals[0] != session {
 			err = errors.New("floor: the session entry read wrong")
@@ -649,6 +656,7 @@ func startFloor(body []byte, encoding string, before func(ctx context.Context) e
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body))) // as the server declares it
 		if encoding != "" {
 			w.Header().Set("Content-Encoding", encoding)
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,6 +53,7 @@ func TestCompression_QueriesAreCompressedForClientsThatAcceptItMutationsNever(t 
 
 	page := `{ users(first: 50) { nodes { id email username displayName } } }`
 	plain := send(page, "")
+	declaresItsLength(t, plain, true)
 	if ce := plain.Header().Get("Content-Encoding"); ce != "" {
 		t.Errorf("no Accept-Encoding, but Content-Encoding %q", ce)
 	}
@@ -59,6 +61,7 @@ func TestCompression_QueriesAreCompressedForClientsThatAcceptItMutationsNever(t 
 		t.Fatalf("the page failed: %s", plain.Body)
 	}
 	zipped := send(page, "gzip, deflate")
+	declaresItsLength(t, zipped, false) // compressed as it is written
 	if ce := zipped.Header().Get("Content-Encoding"); ce != "gzip" {
 		t.Fatalf("Accept-Encoding gzip, but Content-Encoding %q", ce)
 	}
@@ -80,6 +83,7 @@ func TestCompression_QueriesAreCompressedForClientsThatAcceptItMutationsNever(t 
 	}
 	mutation := `mutation { createUser(input: {email: "secretive@example.com", username: "secretive"}) { user {` + fields.String() + ` } } }`
 	answer := send(mutation, "gzip")
+	declaresItsLength(t, answer, true)
 	if ce := answer.Header().Get("Content-Encoding"); ce != "" {
 		t.Errorf("a mutation's answer was sent with Content-Encoding %q", ce)
 	}
@@ -114,6 +118,7 @@ func TestCompression_CachedAnswersAreSentGzippedAndFollowTheirChanges(t *testing
 		if rec.Code != http.StatusOK || rec.Header().Get("Content-Encoding") != "gzip" || !strings.Contains(rec.Header().Get("Vary"), "Accept-Encoding") {
 			t.Fatalf("status %d, Content-Encoding %q, Vary %q", rec.Code, rec.Header().Get("Content-Encoding"), rec.Header().Get("Vary"))
 		}
+		declaresItsLength(t, rec, true) // gzipped once, beforehand
 		size = rec.Body.Len()
 		return string(gunzip(t, rec.Body)), size
 	}
@@ -147,6 +152,7 @@ func TestCompression_CachedAnswersAreSentGzippedAndFollowTheirChanges(t *testing
 	}
 	plainETag := get().Header().Get("ETag")
 	zippedGet := get("Accept-Encoding", "gzip")
+	declaresItsLength(t, zippedGet, false)
 	if want := strings.TrimSuffix(plainETag, `"`) + `-gzip"`; plainETag == "" || zippedGet.Code != http.StatusOK ||
 		zippedGet.Header().Get("Content-Encoding") != "gzip" || zippedGet.Header().Get("ETag") != want {
 		t.Fatalf("GET with gzip: status %d, Content-Encoding %q, ETag %q (want %q)", zippedGet.Code,
@@ -161,6 +167,22 @@ func TestCompression_CachedAnswersAreSentGzippedAndFollowTheirChanges(t *testing
 	plain := send(t, h, "POST", admin, "", nil, ext).mustOK(t)
 	if decoded, _ := gzipped(); !strings.Contains(decoded, "Countess") || decoded != plain.body {
 		t.Fatalf("after a rename, gzipped: %s\nplain: %s", decoded, plain.body)
+	}
+}
+
+// declaresItsLength fails the test if rec's Content-Length is not its
+// body's length: net/http would cut such an answer short or fail it. With
+// required, the answer must declare it (sent whole, not chunked); an answer
+// compressed as it is written cannot, and must not declare the length it
+// had before.
+func declaresItsLength(t *testing.T, rec *httptest.ResponseRecorder, required bool) {
+	t.Helper()
+	cl := rec.Header().Get("Content-Length")
+	if cl == "" && !required {
+		return
+	}
+	if cl != strconv.Itoa(rec.Body.Len()) {
+		t.Errorf("Content-Length %q for a body of %d bytes", cl, rec.Body.Len())
 	}
 }
 

@@ -1,17 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"unsafe"
 
-	"github.com/99designs/gqlgen/graphql"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/klauspost/compress/gzhttp"
 	"github.com/klauspost/compress/gzip"
 )
@@ -80,69 +75,6 @@ func (p *plainMutations) Write(b []byte) (int, error) {
 }
 
 func (p *plainMutations) Unwrap() http.ResponseWriter { return p.ResponseWriter }
-
-// zippedAnswers keeps the gzipped bytes of the answers the response cache
-// hands out most, so that the persisted-query fast path (cachedPersisted)
-// compresses an answer once rather than on every request: the same answer
-// goes to every client that asks for it until it changes.
-//
-// It is keyed by the answer's content, never by a cache key: what it
-// returns is the compression of exactly the bytes it was given (checked
-// byte for byte on each hit), so it cannot be stale or serve one viewer's
-// answer to another. Answers over zippedMaxAnswer are compressed per
-// request as any other (gzhttp), which bounds its memory to about twice
-// zippedEntries × zippedMaxAnswer (an answer is held by each of its two
-// indexes until both drop it).
-type zippedAnswers struct {
-	byContent *contentMemo[*zippedAnswer]
-	// byData finds an entry by where its data lives, without hashing it:
-	// the response cache hands out the same bytes it keeps (see
-	// cache.localAnswers) to every request for them. An entry holds its
-	// data, so its address cannot be reused for other bytes meanwhile.
-	byData  *lru.Cache[*byte, *zippedAnswer]
-	writers sync.Pool // *gzip.Writer
-}
-
-type zippedAnswer struct{ data, gz []byte }
-
-const (
-	zippedEntries   = 128
-	zippedMaxAnswer = 64 << 10
-)
-
-func newZippedAnswers() *zippedAnswers {
-	byData, _ := lru.New[*byte, *zippedAnswer](zippedEntries) // errs only for a size < 1
-	return &zippedAnswers{byContent: newContentMemo[*zippedAnswer](zippedEntries), byData: byData}
-}
-
-// gzipped returns the gzip encoding of the answer whose data is data;
-// false when data is too large to keep, or under compressMinSize.
-func (z *zippedAnswers) gzipped(data []byte) ([]byte, bool) {
-	if len(data) > zippedMaxAnswer || len(data) < compressMinSize {
-		return nil, false
-	}
-	if e, ok := z.byData.Get(unsafe.SliceData(data)); ok && len(e.data) == len(data) {
-		return e.gz, true // the very bytes it was made from, which never change
-	}
-	if e, ok := z.byContent.get(data); ok {
-		z.byData.Add(unsafe.SliceData(data), &zippedAnswer{data: data, gz: e.gz})
-		return e.gz, true
-	}
-	var buf bytes.Buffer
-	zw, _ := z.writers.Get().(*gzip.Writer)
-	if zw == nil {
-		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed) // errs only for an invalid level
-	} else {
-		zw.Reset(&buf)
-	}
-	_, _ = zw.Write(responseBody(&graphql.Response{Data: data})) // a bytes.Buffer does not fail
-	_ = zw.Close()
-	z.writers.Put(zw)
-	e := &zippedAnswer{data: data, gz: buf.Bytes()}
-	z.byContent.add(data, e)
-	z.byData.Add(unsafe.SliceData(data), e)
-	return e.gz, true
-}
 
 // acceptsGzip reports whether the request's Accept-Encoding names gzip
 // with a weight above zero (RFC 9110, 12.5.3). "*" is not taken for gzip,

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/usergraph/usergraph/auth"
@@ -45,9 +44,10 @@ type cachedPersisted struct {
 	limiter   *ratelimit.Limiter
 	metrics   *telemetry.Metrics
 	plans     *expirable.LRU[string, *cache.Plan]
-	// zipped compresses answers once for the clients that accept gzip;
-	// nil when responses are not compressed.
-	zipped *zippedAnswers
+	// kept builds each answer's body once, and gzips it once for the
+	// clients that accept gzip when compress is set.
+	kept     *keptAnswers
+	compress bool
 	// viewers remembers who each session token (by hash) was on its last
 	// request: the guess readAlong reads the answer for. A wrong or stale
 	// guess costs a round trip, never a wrong answer.
@@ -70,8 +70,9 @@ type planFor struct {
 // cacheViewer names a viewer as the response cache's keys do.
 type cacheViewer struct{ group, user string }
 
-func newCachedPersisted(next http.Handler, responses *cache.Responses, limiter *ratelimit.Limiter, metrics *telemetry.Metrics, zipped *zippedAnswers) *cachedPersisted {
-	return &cachedPersisted{next: next, responses: responses, limiter: limiter, metrics: metrics, zipped: zipped,
+func newCachedPersisted(next http.Handler, responses *cache.Responses, limiter *ratelimit.Limiter, metrics *telemetry.Metrics, compress bool) *cachedPersisted {
+	return &cachedPersisted{next: next, responses: responses, limiter: limiter, metrics: metrics,
+		kept: newKeptAnswers(), compress: compress,
 		plans:     expirable.NewLRU[string, *cache.Plan](5000, nil, planTTL),
 		viewers:   expirable.NewLRU[string, cacheViewer](20_000, nil, planTTL),
 		alongKeys: expirable.NewLRU[planFor, string](20_000, nil, planTTL),
@@ -240,22 +241,22 @@ func (c *cachedPersisted) write(w http.ResponseWriter, r *http.Request, plan *ca
 	w.Header().Set("Content-Type", gqlgenContentType(r.Header.Get("Accept")))
 	if gz, ok := c.gzipped(r, data); ok {
 		w.Header().Set("Content-Encoding", "gzip") // gzhttp then leaves it as it is
-		_, _ = w.Write(gz)
+		writeBody(w, gz)
 	} else {
-		writeResponse(w, &graphql.Response{Data: data})
+		writeBody(w, c.kept.body(data))
 	}
 	c.metrics.ObserveOperation(plan.Name, plan.Type, "ok", time.Since(start))
 }
 
 // gzipped is the answer gzipped, when the client accepts that and the
-// answer is one zippedAnswers keeps. Only POST: a GET answer's ETag is the
+// answer is one keptAnswers keeps. Only POST: a GET answer's ETag is the
 // plain bytes' (cacheHeaders), which compression outside this handler then
 // marks as gzipped, so a GET is compressed there, per request.
 func (c *cachedPersisted) gzipped(r *http.Request, data []byte) ([]byte, bool) {
-	if c.zipped == nil || r.Method != http.MethodPost || !acceptsGzip(r) {
+	if !c.compress || r.Method != http.MethodPost || !acceptsGzip(r) {
 		return nil, false
 	}
-	return c.zipped.gzipped(data)
+	return c.kept.gzipped(data)
 }
 
 // fingerprint identifies a request that names its document by hash only

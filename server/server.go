@@ -160,11 +160,7 @@ func New(cfg Config, res *resolver.Resolver, authn Authenticator, pinger Pinger,
 	var api http.Handler = srv
 	var direct *cachedPersisted
 	if cfg.Responses != nil && !cfg.Debug { // debug responses carry per-run extensions
-		var zipped *zippedAnswers
-		if cfg.Compress {
-			zipped = newZippedAnswers()
-		}
-		direct = newCachedPersisted(api, cfg.Responses, cfg.RateLimit, cfg.Metrics, zipped)
+		direct = newCachedPersisted(api, cfg.Responses, cfg.RateLimit, cfg.Metrics, cfg.Compress)
 		api = direct
 	}
 	api = cacheHeaders(api)
