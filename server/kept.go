@@ -22,9 +22,11 @@ import (
 // returns is made from exactly the bytes it was given (checked byte for
 // byte on each hit), so it cannot be stale or serve one viewer's answer to
 // another. Answers outside [compressMinSize, keptMaxAnswer] are built per
-// request (and compressed by gzhttp), which bounds its memory to about
-// twice keptEntries × keptMaxAnswer × 2 (an answer is held by each of its
-// two indexes until both drop it; its gzip is smaller than its body).
+// request (and compressed by gzhttp). That bounds its memory to about
+// 4 × keptEntries × keptMaxAnswer, 32 MiB: each of its two indexes holds
+// up to keptEntries answers, each with its data and its body (its gzip is
+// smaller). The data is usually the response cache's own kept copy, and a
+// 50-user page is 12 KiB, so it holds far less in practice.
 type keptAnswers struct {
 	byContent *contentMemo[*keptAnswer]
 	// byData finds an answer by where its data lives, without hashing it:
