@@ -229,27 +229,46 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	// addFloor adds a floor's workload, served by start's handler; stop
-	// stops the handler.
-	addFloor := func(name, what string, gzip bool, start func() (url string, stop func(), err error)) (stop func(), err error) {
-		url, stop, err := start()
-		if err == nil {
-			loads = append(loads, workload{name: name, what: what, target: url, gzip: gzip})
+	// addFloors adds the two floors under name, whose answer is body sent
+	// with encoding: name-ceiling, the minimal handler answering body, and
+	// name-roundtrip, the same making Q7's one Redis read first. stop stops
+	// both handlers.
+	addFloors := func(name string, body []byte, encoding string) (stop func(), err error) {
+		size := fmt.Sprintf("%d bytes", len(body))
+		if encoding == "gzip" {
+			size += " gzipped"
 		}
-		return stop, err
+		floors := []struct {
+			name, what string
+			start      func() (string, func(), error)
+		}{
+			{name + "-ceiling", fmt.Sprintf("the minimal handler answering Q7's %s: %s's floor", size, name),
+				func() (string, func(), error) { return startCeiling(body, encoding) }},
+			{name + "-roundtrip", name + "'s floor with the one Redis read (session, generation, digest) it makes",
+				func() (string, func(), error) { return startRoundTripFloor(ctx, redisURL, body, encoding) }},
+		}
+		var stops []func()
+		stop = func() {
+			for _, s := range stops {
+				s()
+			}
+		}
+		for _, f := range floors {
+			url, s, err := f.start()
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			stops = append(stops, s)
+			loads = append(loads, workload{name: f.name, what: f.what, target: url, gzip: encoding == "gzip"})
+		}
+		return stop, nil
 	}
-	stopQ7, err := addFloor("Q7-ceiling", fmt.Sprintf("the minimal handler answering Q7's %d bytes: Q7's floor", len(q7Answer)), false,
-		func() (string, func(), error) { return startCeiling(q7Answer, "") })
+	stopQ7, err := addFloors("Q7", q7Answer, "")
 	if err != nil {
 		return err
 	}
 	defer stopQ7()
-	stopQ7Trip, err := addFloor("Q7-roundtrip", "Q7's floor with the one Redis read (session, generation, digest) it makes", false,
-		func() (string, func(), error) { return startRoundTripFloor(ctx, redisURL, q7Answer, "") })
-	if err != nil {
-		return err
-	}
-	defer stopQ7Trip()
 	switch decoded, err := gunzip(q7Zipped); {
 	case encoding == "": // COMPRESS=false in the environment: nothing to measure
 		fmt.Fprintln(os.Stderr, "Q7gz left out: the server does not compress (COMPRESS=false?)")
@@ -257,18 +276,11 @@ func run(ctx context.Context, o options) error {
 	case encoding != "gzip" || err != nil || !bytes.Equal(decoded, q7Answer):
 		return fmt.Errorf("Q7gz's answer (Content-Encoding %q) does not decode to Q7's (%v)", encoding, err)
 	default:
-		stopQ7gz, err := addFloor("Q7gz-ceiling", fmt.Sprintf("the minimal handler answering Q7's %d bytes gzipped: Q7gz's floor", len(q7Zipped)), true,
-			func() (string, func(), error) { return startCeiling(q7Zipped, "gzip") })
+		stopQ7gz, err := addFloors("Q7gz", q7Zipped, "gzip")
 		if err != nil {
 			return err
 		}
 		defer stopQ7gz()
-		stopTrip, err := addFloor("Q7gz-roundtrip", "Q7gz's floor with the one Redis read (session, generation, digest) it makes", true,
-			func() (string, func(), error) { return startRoundTripFloor(ctx, redisURL, q7Zipped, "gzip") })
-		if err != nil {
-			return err
-		}
-		defer stopTrip()
 	}
 	pgPID := postmasterPID(pgDir)
 	profileDir := ""

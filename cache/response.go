@@ -180,8 +180,7 @@ func (r *Responses) Cached(ctx context.Context, p *Plan) ([]byte, bool) {
 	if r.cfg.Debug || r.cfg.Fresh != nil && r.cfg.Fresh(ctx) {
 		return nil, false
 	}
-	group, user := r.ViewerOf(ctx)
-	key := r.keyFor(p.Query, p.OperationName, p.Variables, p.Policy, group, user)
+	key := r.key(ctx, p.Query, p.OperationName, p.Variables, p.Policy)
 	vals, _, err := r.store.GetMany(ctx, []string{key})
 	if err != nil || vals[0] == nil {
 		return nil, false
