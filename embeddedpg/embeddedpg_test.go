@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -459,5 +460,37 @@ func benchmarkStartStop(b *testing.B, cfg embeddedpg.Config) {
 	}
 	if err := s.Stop(context.Background()); err != nil {
 		b.Fatal(err)
+	}
+}
+
+func TestServerKeepsTheMemoryItsStatementsFreed(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	start(t, cfg)
+
+	// Backends are forked from the postmaster, not executed, so they run
+	// with the malloc settings glibc read when the postmaster started. (A
+	// backend's own /proc environ is overwritten by its process title.)
+	pid := postmasterPID(t, cfg.DataDir)
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Skipf("cannot read the server's environment here: %v", err)
+	}
+	// glibc rewrites the variable once it has read it, and keeps only the first
+	// tunable there: the trim threshold, which is the one that matters.
+	want := "GLIBC_TUNABLES=" + strings.SplitN(embeddedpg.MallocTunables, ":", 2)[0]
+	if !slices.ContainsFunc(strings.Split(string(environ), "\x00"), func(kv string) bool { return strings.HasPrefix(kv, want) }) {
+		t.Errorf("postmaster %d's environment lacks %s", pid, want)
+	}
+}
+
+func TestPostgresEnvLeavesTheCallersTunablesAlone(t *testing.T) {
+	t.Parallel()
+	own := []string{"PATH=/usr/bin", "GLIBC_TUNABLES=glibc.malloc.arena_max=2"}
+	if got := embeddedpg.PostgresEnv(own); !slices.Equal(got, own) {
+		t.Errorf("embeddedpg.PostgresEnv(%q) = %q, want it unchanged", own, got)
+	}
+	if got := embeddedpg.PostgresEnv([]string{"PATH=/usr/bin"}); !slices.Equal(got, []string{"PATH=/usr/bin", "GLIBC_TUNABLES=" + embeddedpg.MallocTunables}) {
+		t.Errorf("postgresEnv without GLIBC_TUNABLES = %q, want embeddedpg.MallocTunables added", got)
 	}
 }

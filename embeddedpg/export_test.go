@@ -1,0 +1,6 @@
+package embeddedpg
+
+// Exported for the external tests.
+const MallocTunables = mallocTunables
+
+var PostgresEnv = postgresEnv
