@@ -55,7 +55,7 @@ func TestHasherWritesPHCStringsWithConfiguredParameters(t *testing.T) {
 	t.Parallel()
 	h := newTestHasher(t, 0)
 
-	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=9216,t=4,p=1\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$`)
+	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=7168,t=5,p=1\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$`)
 	var salts []string
 	for range 2 {
 		encoded, err := h.Hash("the same password twice")
@@ -64,7 +64,7 @@ func TestHasherWritesPHCStringsWithConfiguredParameters(t *testing.T) {
 		}
 		m := phc.FindStringSubmatch(encoded)
 		if m == nil {
-			t.Fatalf("Hash = %q, want $argon2id$v=19$m=9216,t=4,p=1$<salt>$<key>", encoded)
+			t.Fatalf("Hash = %q, want $argon2id$v=19$m=7168,t=5,p=1$<salt>$<key>", encoded)
 		}
 		salt, err := base64.RawStdEncoding.DecodeString(m[1])
 		if err != nil || len(salt) != 16 {
@@ -94,14 +94,15 @@ func TestHasherAsksForRehashOfWeakerHashesOnlyAfterAMatch(t *testing.T) {
 		wrongToo   bool // also check that a wrong password asks for nothing
 	}{
 		{name: "fewer iterations", params: with(current, func(p *HashParams) { p.Iterations = 1 }), wantRehash: true, wrongToo: true},
-		{name: "less memory", params: with(current, func(p *HashParams) { p.Memory = 8 * 1024 }), wantRehash: true},
-		// Hashes made before the default moved to OWASP's 9 MiB pair move
-		// to it at their next login.
-		{name: "the former default, 19 MiB twice", params: with(current, func(p *HashParams) { p.Memory, p.Iterations = 19456, 2 }), wantRehash: true},
+		{name: "less memory", params: with(current, func(p *HashParams) { p.Memory = 6 * 1024 }), wantRehash: true},
+		// Hashes made under the earlier defaults, OWASP's 19 MiB and 9 MiB
+		// pairs, move to the current one at their next login.
+		{name: "the first default, 19 MiB twice", params: with(current, func(p *HashParams) { p.Memory, p.Iterations = 19456, 2 }), wantRehash: true},
+		{name: "the second default, 9 MiB four times", params: with(current, func(p *HashParams) { p.Memory, p.Iterations = 9216, 4 }), wantRehash: true},
 		{name: "shorter key", params: with(current, func(p *HashParams) { p.KeyLength = 16 }), wantRehash: true},
 		{name: "shorter salt", params: with(current, func(p *HashParams) { p.SaltLength = 8 }), wantRehash: true},
 		{name: "current parameters", params: current, wantRehash: false},
-		{name: "stronger parameters", params: with(current, func(p *HashParams) { p.Iterations = 5 }), wantRehash: false},
+		{name: "stronger parameters", params: with(current, func(p *HashParams) { p.Iterations = 6 }), wantRehash: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,7 +315,7 @@ func TestVerifyDummyCostsAVerifyAndNeverMatches(t *testing.T) {
 
 func TestHashParamsDefaultsAreAnOWASPConfiguration(t *testing.T) {
 	t.Parallel()
-	want := HashParams{Memory: 9216, Iterations: 4, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	want := HashParams{Memory: 7168, Iterations: 5, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	if got := (HashParams{}).WithDefaults(); got != want {
 		t.Errorf("HashParams{}.WithDefaults() = %+v, want %+v", got, want)
 	}
@@ -351,7 +352,7 @@ func TestHashParamsValidateNamesTheSetting(t *testing.T) {
 		{"12 MiB, two iterations", HashParams{Memory: 12288, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 			"PASSWORD_HASH_ITERATIONS: must be at least 3 with PASSWORD_HASH_MEMORY=12288 KiB"},
 		{"memory above ceiling", with(ok, func(p *HashParams) { p.Memory = maxHashMemory + 1 }), "PASSWORD_HASH_MEMORY: must be at most 1048576 KiB"},
-		{"default memory, three iterations", with(ok, func(p *HashParams) { p.Iterations = 3 }), "PASSWORD_HASH_ITERATIONS: must be at least 4 with PASSWORD_HASH_MEMORY=9216 KiB"},
+		{"default memory, four iterations", with(ok, func(p *HashParams) { p.Iterations = 4 }), "PASSWORD_HASH_ITERATIONS: must be at least 5 with PASSWORD_HASH_MEMORY=7168 KiB"},
 		{"iterations above ceiling", with(ok, func(p *HashParams) { p.Iterations = maxHashIterations + 1 }), "PASSWORD_HASH_ITERATIONS: must be at most 64"},
 		{"no parallelism", with(ok, func(p *HashParams) { p.Parallelism = 0 }), "PASSWORD_HASH_PARALLELISM: must be at least 1"},
 		{"short salt", with(ok, func(p *HashParams) { p.SaltLength = 15 }), "PASSWORD_HASH_SALT_LENGTH: must be at least 16 bytes"},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/server"
 )
 
@@ -203,8 +204,8 @@ func authFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "session-idle-timeout", Value: 30 * time.Minute, Sources: cli.EnvVars("SESSION_IDLE_TIMEOUT"), Usage: "end sessions unused for this long"},
 		&cli.DurationFlag{Name: "session-absolute-timeout", Value: 12 * time.Hour, Sources: cli.EnvVars("SESSION_ABSOLUTE_TIMEOUT"), Usage: "end sessions this long after login"},
 		&cli.IntFlag{Name: "session-max-per-user", Value: 10, Sources: cli.EnvVars("SESSION_MAX_PER_USER"), Usage: "live sessions per user; the oldest is ended beyond it"},
-		&cli.UintFlag{Name: "password-hash-memory", Value: 9216, Sources: cli.EnvVars("PASSWORD_HASH_MEMORY"), Usage: "argon2id memory in KiB (at least 7168)"},
-		&cli.UintFlag{Name: "password-hash-iterations", Sources: cli.EnvVars("PASSWORD_HASH_ITERATIONS"), Usage: "argon2id iterations (default and floor: OWASP's pair for the memory, 4 at 9216 KiB, 2 at 19456)"},
+		&cli.UintFlag{Name: "password-hash-memory", Value: auth.DefaultHashMemory, Sources: cli.EnvVars("PASSWORD_HASH_MEMORY"), Usage: "argon2id memory in KiB (at least 7168)"},
+		&cli.UintFlag{Name: "password-hash-iterations", Sources: cli.EnvVars("PASSWORD_HASH_ITERATIONS"), Usage: "argon2id iterations (default and floor: OWASP's pair for the memory: 5 at 7168 KiB, 4 at 9216, 2 at 19456)"},
 		&cli.UintFlag{Name: "password-hash-parallelism", Value: 1, Sources: cli.EnvVars("PASSWORD_HASH_PARALLELISM"), Usage: "argon2id lanes (floor: 1)"},
 	}
 }
