@@ -112,7 +112,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
 
-	step("starting PostgreSQL (tuned: shared_buffers=2GB, work_mem=16MB, max_wal_size=4GB, random_page_cost=1.1)")
+	step("starting PostgreSQL (tuned: shared_buffers=2GB, work_mem=16MB, max_wal_size=4GB, random_page_cost=1.1; glibc trim threshold 32 MiB)")
 	pgDir := filepath.Join(work, "pg")
 	pg, err := embeddedpg.Start(ctx, embeddedpg.Config{DataDir: pgDir, Settings: pgSettings, Logger: log})
 	if err != nil {
