@@ -26,6 +26,9 @@ type RedisCache struct {
 	// read on every request, and decoding its JSON each time was a twentieth
 	// of a cached answer's CPU.
 	decoded *lru.Cache[string, decodedSession]
+	// copies answers repeated reads from memory; nil: every read asks
+	// Redis (see KeepCopies).
+	copies *copies
 }
 
 type decodedSession struct {
@@ -53,6 +56,29 @@ func NewRedisCache(rdb redis.UniversalClient, reads Reader, timeout time.Duratio
 	return &RedisCache{rdb: rdb, reads: reads, timeout: timeout, log: log, decoded: decoded}
 }
 
+// UseCoherence makes the cache's writes wait until no instance answers
+// from a copy they outdate and, with keep, makes it keep what its reads
+// return in memory and answer repeated reads from there while coherent
+// vouches for them (see copies). Where any instance sharing the Redis keeps
+// copies, every instance must use a Coherent of that Redis, with or
+// without keep. It returns c.
+func (c *RedisCache) UseCoherence(coherent Coherent, keep bool) *RedisCache {
+	c.copies = newCopies(coherent, keep)
+	return c
+}
+
+// Invalidated returns once no instance answers from a copy read before
+// wroteAt, the moment before a write to an entry that may be read along
+// (the response cache's invalidations): at once when copies are not kept.
+func (c *RedisCache) Invalidated(ctx context.Context, wroteAt time.Time) {
+	if c.copies == nil {
+		return
+	}
+	if err := c.copies.invalidated(ctx, wroteAt); err != nil {
+		c.log.WarnContext(ctx, "invalidation not confirmed by every instance; waited out the copies' lifetime", "err", err)
+	}
+}
+
 func (c *RedisCache) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.timeout)
 }
@@ -65,15 +91,7 @@ func (c *RedisCache) Get(ctx context.Context, key string) (CachedSession, bool, 
 	if along != nil {
 		keys = append(keys, along.Keys...)
 	}
-	var vals []any
-	var err error
-	if c.reads != nil { // bounded by its own timeout: no deadline to make
-		vals, err = c.reads.MGet(ctx, keys...).Result()
-	} else {
-		ctx, cancel := c.ctx(ctx)
-		vals, err = c.rdb.MGet(ctx, keys...).Result()
-		cancel()
-	}
+	vals, err := c.read(ctx, keys)
 	if err != nil {
 		c.log.WarnContext(ctx, "session cache read failed; checking PostgreSQL", "err", err)
 		return CachedSession{}, false, -1
@@ -108,11 +126,43 @@ func (c *RedisCache) Get(ctx context.Context, key string) (CachedSession, bool, 
 	return s, true, gen
 }
 
-// Set implements SessionCache.
+// read is Get's MGET, answered from copies when they all are usable.
+func (c *RedisCache) read(ctx context.Context, keys []string) ([]any, error) {
+	var stamp copyOf
+	keep := false
+	if c.copies != nil {
+		if vals, ok := c.copies.get(keys); ok {
+			return vals, nil
+		}
+		stamp, keep = c.copies.begin()
+	}
+	var vals []any
+	var err error
+	if c.reads != nil { // bounded by its own timeout: no deadline to make
+		vals, err = c.reads.MGet(ctx, keys...).Result()
+	} else {
+		ctx, cancel := c.ctx(ctx)
+		vals, err = c.rdb.MGet(ctx, keys...).Result()
+		cancel()
+	}
+	if err == nil && keep {
+		c.copies.put(stamp, keys, vals)
+	}
+	return vals, err
+}
+
+// Set implements SessionCache. It drops this instance's copy of the entry
+// (a refreshed entry replaces one that sent the session check to
+// PostgreSQL), without telling the others: a Set changes nothing a copy
+// vouches for, since a revocation or a permission change is a Delete or a
+// BumpGeneration.
 func (c *RedisCache) Set(ctx context.Context, key string, s CachedSession, ttl time.Duration) {
 	raw, err := json.Marshal(s)
 	if err != nil {
 		return
+	}
+	if c.copies != nil {
+		defer c.copies.drop(key)
 	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
@@ -123,19 +173,30 @@ func (c *RedisCache) Set(ctx context.Context, key string, s CachedSession, ttl t
 
 // Delete implements SessionCache. A failure is logged loudly: until the
 // entry's TTL runs out, other instances could still accept the session.
+// With copies kept, it returns once no instance answers from a copy of
+// them.
 func (c *RedisCache) Delete(ctx context.Context, keys ...string) {
-	ctx, cancel := c.ctx(ctx)
+	wroteAt := time.Now()
+	dctx, cancel := c.ctx(ctx)
 	defer cancel()
-	if err := c.rdb.Del(ctx, keys...).Err(); err != nil {
+	if err := c.rdb.Del(dctx, keys...).Err(); err != nil {
 		c.log.ErrorContext(ctx, "session cache delete failed: revoked sessions may be accepted until their cache entry expires", "err", err)
+	}
+	if c.copies != nil {
+		c.copies.drop(keys...)
+		c.Invalidated(ctx, wroteAt)
 	}
 }
 
 // BumpGeneration implements SessionCache.
+// With copies kept, it returns once no instance answers from a copy of
+// the old generation.
 func (c *RedisCache) BumpGeneration(ctx context.Context) {
-	ctx, cancel := c.ctx(ctx)
+	wroteAt := time.Now()
+	bctx, cancel := c.ctx(ctx)
 	defer cancel()
-	if err := c.rdb.Incr(ctx, generationKey).Err(); err != nil {
+	if err := c.rdb.Incr(bctx, generationKey).Err(); err != nil {
 		c.log.ErrorContext(ctx, "session cache generation bump failed: permission changes may apply late", "err", err)
 	}
+	c.Invalidated(ctx, wroteAt)
 }

@@ -231,8 +231,9 @@ func run(ctx context.Context, o options) error {
 	}
 	// addFloors adds the two floors under name, whose answer is body sent
 	// with encoding: name-ceiling, the minimal handler answering body, and
-	// name-roundtrip, the same making Q7's one Redis read first. stop stops
-	// both handlers.
+	// name-roundtrip, the same making the one Redis read Q7 made on every
+	// request before memory copies (MEMORY_COPIES=false still does). stop
+	// stops both handlers.
 	addFloors := func(name string, body []byte, encoding string) (stop func(), err error) {
 		size := fmt.Sprintf("%d bytes", len(body))
 		if encoding == "gzip" {
@@ -244,7 +245,7 @@ func run(ctx context.Context, o options) error {
 		}{
 			{name + "-ceiling", fmt.Sprintf("the minimal handler answering Q7's %s: %s's floor", size, name),
 				func() (string, func(), error) { return startCeiling(body, encoding) }},
-			{name + "-roundtrip", name + "'s floor with the one Redis read (session, generation, digest) it makes",
+			{name + "-roundtrip", name + "'s floor with one Redis read (session, generation, digest), as without memory copies",
 				func() (string, func(), error) { return startRoundTripFloor(ctx, redisURL, body, encoding) }},
 		}
 		var stops []func()
@@ -618,8 +619,9 @@ func startCeiling(body []byte, encoding string) (string, func(), error) {
 }
 
 // startRoundTripFloor starts Q7-roundtrip or Q7gz-roundtrip: Q7's or
-// Q7gz's floor with the one Redis read that keeps a revoked session or a
-// changed answer from being served anywhere a moment later. The minimal
+// Q7gz's floor when every request makes the one Redis read that keeps a
+// revoked session or a changed answer from being served anywhere a moment
+// later, as it did before memory copies. The minimal
 // handler reads, as the server does, a session entry, the generation and a
 // digest in one MGET through the server's pipelined client, then answers
 // body with encoding, as startCeiling does.

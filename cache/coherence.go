@@ -146,7 +146,7 @@ func NewCoherence(ctx context.Context, client *redis.Client, cfg CoherenceConfig
 			confirmed++
 		}
 	}
-	c.state.Store(1 << 1) // epoch 1, healthy
+	c.state.Store(1<<1 | 1) // epoch 1, healthy
 	c.newIncarnation()
 	if err := c.renew(ctx, ""); err != nil {
 		_ = c.ps.Close()

@@ -32,6 +32,8 @@ type Redis struct {
 	timeout time.Duration
 	cb      *gobreaker.CircuitBreaker[any]
 	log     *slog.Logger
+	// invalidated is RedisConfig.Invalidated, or a no-op.
+	invalidated func(ctx context.Context, wroteAt time.Time)
 
 	mu       sync.Mutex
 	pending  map[string]struct{} // tags whose invalidation has not reached Redis
@@ -51,6 +53,12 @@ type RedisConfig struct {
 	// request), batched with other requests' reads; its own timeout bounds
 	// them. Nil: they go through the store's client like the rest.
 	Reads *PipelinedReads
+	// Invalidated, when set, is called after each invalidation reached
+	// Redis with the moment before it was sent, and returns once no
+	// instance answers from a copy in memory read before then (the
+	// session cache's copies of the entries read along with the session
+	// check: auth.RedisCache.Invalidated).
+	Invalidated func(ctx context.Context, wroteAt time.Time)
 }
 
 const (
@@ -66,7 +74,11 @@ func NewRedis(rdb redis.UniversalClient, cfg RedisConfig, log *slog.Logger) *Red
 	if cfg.OpenFor <= 0 {
 		cfg.OpenFor = 5 * time.Second
 	}
-	r := &Redis{rdb: rdb, reads: cfg.Reads, timeout: cfg.Timeout, log: log, pending: map[string]struct{}{}}
+	r := &Redis{rdb: rdb, reads: cfg.Reads, timeout: cfg.Timeout, log: log, pending: map[string]struct{}{},
+		invalidated: cfg.Invalidated}
+	if r.invalidated == nil {
+		r.invalidated = func(context.Context, time.Time) {}
+	}
 	r.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:    "redis",
 		Timeout: cfg.OpenFor,
@@ -301,8 +313,11 @@ func (r *Redis) Invalidate(ctx context.Context, tags ...string) error {
 		return nil
 	}
 	// Even a canceled request's change is committed: invalidate regardless.
+	wroteAt := time.Now()
 	err := r.invalidate(context.WithoutCancel(ctx), tags)
-	if err != nil {
+	if err == nil {
+		r.invalidated(ctx, wroteAt)
+	} else {
 		r.mu.Lock()
 		for _, t := range tags {
 			r.pending[t] = struct{}{}
@@ -329,12 +344,14 @@ func (r *Redis) flushLoop() {
 			tags = append(tags, t)
 		}
 		r.mu.Unlock()
+		wroteAt := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 		err := r.runInvalidate(ctx, tags)
 		cancel()
 		if err != nil {
 			continue
 		}
+		r.invalidated(context.Background(), wroteAt)
 		r.mu.Lock()
 		for _, t := range tags {
 			delete(r.pending, t)

@@ -175,6 +175,7 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "persisted-only", Sources: cli.EnvVars("PERSISTED_ONLY"), Usage: "accept only operations from imported manifests (usergraph persisted import)"},
 		&cli.BoolFlag{Name: "compress", Value: true, Sources: cli.EnvVars("COMPRESS"), Usage: "gzip or zstd the answers to queries of 1 KiB and more for clients that accept it (never mutations)"},
 		&cli.BoolFlag{Name: "response-cache", Value: true, Sources: cli.EnvVars("RESPONSE_CACHE"), Usage: "cache whole query responses as the schema's @cacheControl allows"},
+		&cli.BoolFlag{Name: "memory-copies", Value: true, Sources: cli.EnvVars("MEMORY_COPIES"), Usage: "with Redis, answer repeated session checks from memory, kept exact across instances"},
 		&cli.IntFlag{Name: "max-body-bytes", Value: 64 << 10, Sources: cli.EnvVars("MAX_BODY_BYTES"), Usage: "largest request body, checked before decoding"},
 		&cli.IntFlag{Name: "max-document-chars", Value: 15_000, Sources: cli.EnvVars("MAX_DOCUMENT_CHARS"), Usage: "longest query document"},
 		&cli.IntFlag{Name: "max-tokens", Value: 5_000, Sources: cli.EnvVars("MAX_TOKENS"), Usage: "most parser tokens in a document"},

@@ -59,6 +59,7 @@ type Config struct {
 	APQTTL          time.Duration
 	PersistedOnly   bool
 	ResponseCache   bool
+	MemoryCopies    bool
 	Compress        bool
 
 	SMTPURL  string
@@ -314,6 +315,7 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	}
 	c.PersistedOnly = cmd.Bool("persisted-only")
 	c.ResponseCache = cmd.Bool("response-cache")
+	c.MemoryCopies = cmd.Bool("memory-copies")
 	c.Compress = cmd.Bool("compress")
 	c.DemoUsers = cmd.Int("demo-users")
 	if c.DemoUsers < 0 || c.DemoUsers > 1_000_000 {

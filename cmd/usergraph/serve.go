@@ -111,8 +111,16 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		}
 		defer reads.Close()
 		// No ping that could block start-up: Redis only ever saves work.
-		sessionCache = auth.NewRedisCache(rdb, reads, 100*time.Millisecond, log)
-		store = cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, OnStateChange: cacheMetrics.BreakerState, Reads: reads}, log)
+		// Repeated session checks (and the cached answers' digests read
+		// along) are answered from memory, kept exact across instances by
+		// invalidations every instance acknowledges. An instance that keeps
+		// no copies still announces its invalidations to those that do.
+		coherent := startCoherence(ctx, rdb, log)
+		defer coherent.Close()
+		redisSessions := auth.NewRedisCache(rdb, reads, 100*time.Millisecond, log).UseCoherence(coherent, cfg.MemoryCopies)
+		sessionCache = redisSessions
+		store = cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, OnStateChange: cacheMetrics.BreakerState, Reads: reads,
+			Invalidated: redisSessions.Invalidated}, log)
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 		budgets = ratelimit.NewRedis(rdb, 100*time.Millisecond)
 	}

@@ -1,0 +1,151 @@
+package auth_test
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/usergraph/usergraph/auth"
+	"github.com/usergraph/usergraph/cache"
+	"github.com/usergraph/usergraph/redistest"
+)
+
+// mgets counts the MGETs a client sends.
+type mgets struct{ n atomic.Int64 }
+
+func (m *mgets) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (m *mgets) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "mget" {
+			m.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (m *mgets) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// instance is one API instance's session cache keeping copies.
+func copyingInstance(t *testing.T, rs *redistest.Server) (*auth.RedisCache, *mgets) {
+	t.Helper()
+	client := rs.Client(t)
+	counted := &mgets{}
+	client.AddHook(counted)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	coherence, err := cache.NewCoherence(ctx, rs.Client(t), cache.CoherenceConfig{Prefix: "ug:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = coherence.Close() })
+	return auth.NewRedisCache(client, nil, 5*time.Second, slog.New(slog.DiscardHandler)).UseCoherence(coherence, true), counted
+}
+
+func TestRedisCache_CopiesAnswerRepeatedChecksAndNeverOutliveAChange(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	ctx := context.Background()
+	a, _ := copyingInstance(t, rs)
+	b, bReads := copyingInstance(t, rs)
+	now := time.Now()
+	entry := auth.CachedSession{Viewer: auth.Viewer{UserID: uuid.New(), SessionID: uuid.New()},
+		ExpiresAt: now.Add(time.Hour), LastSeenAt: now}
+
+	// A repeated check is answered from memory.
+	a.Set(ctx, "sess:1", entry, time.Minute)
+	for range 3 {
+		if _, ok, gen := b.Get(ctx, "sess:1"); !ok || gen != 0 {
+			t.Fatalf("Get = %v, generation %d; want the entry, generation 0", ok, gen)
+		}
+	}
+	if n := bReads.n.Load(); n != 1 {
+		t.Errorf("three checks of one session took %d reads of Redis, want 1", n)
+	}
+
+	// A revocation through another instance holds at once.
+	a.Delete(ctx, "sess:1")
+	if _, ok, _ := b.Get(ctx, "sess:1"); ok {
+		t.Error("a session revoked through another instance is still accepted from memory")
+	}
+
+	// So does a permission change.
+	a.Set(ctx, "sess:1", entry, time.Minute)
+	b.Get(ctx, "sess:1")
+	b.Get(ctx, "sess:1")
+	a.BumpGeneration(ctx)
+	if _, _, gen := b.Get(ctx, "sess:1"); gen != 1 {
+		t.Errorf("after a permission change through another instance the generation is %d, want 1", gen)
+	}
+
+	// And a change to a key read along (a cached answer's digest), once
+	// the writer reports it.
+	along := &auth.ReadAlong{Keys: []string{"ug:d:answer"}}
+	admin := rs.Client(t)
+	if err := admin.Set(ctx, "ug:d:answer", "old", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		b.Get(auth.WithReadAlong(ctx, along), "sess:1")
+	}
+	wroteAt := time.Now()
+	if err := admin.Set(ctx, "ug:d:answer", "new", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	a.Invalidated(ctx, wroteAt)
+	b.Get(auth.WithReadAlong(ctx, along), "sess:1")
+	if got := string(along.Vals[0]); got != "new" {
+		t.Errorf("read along after another instance's invalidation: %q, want %q", got, "new")
+	}
+}
+
+func TestRedisCache_ACopyAnswersForAtMostItsLifetime(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	ctx := context.Background()
+	b, bReads := copyingInstance(t, rs)
+	now := time.Now()
+	b.Set(ctx, "sess:1", auth.CachedSession{ExpiresAt: now.Add(time.Hour), LastSeenAt: now}, time.Minute)
+	b.Get(ctx, "sess:1")
+	time.Sleep(auth.CopyLifetime + 100*time.Millisecond)
+	b.Get(ctx, "sess:1")
+	if n := bReads.n.Load(); n != 2 {
+		t.Errorf("a check after the copy's lifetime took %d reads in all, want 2", n)
+	}
+}
+
+func TestRedisCache_AnInstanceKeepingNoCopiesStillAnnouncesItsChanges(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	ctx := context.Background()
+	ctxStart, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	coherence, err := cache.NewCoherence(ctxStart, rs.Client(t), cache.CoherenceConfig{Prefix: "ug:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = coherence.Close() })
+	plain, plainReads := &mgets{}, rs.Client(t)
+	plainReads.AddHook(plain)
+	a := auth.NewRedisCache(plainReads, nil, 5*time.Second, slog.New(slog.DiscardHandler)).UseCoherence(coherence, false)
+	b, _ := copyingInstance(t, rs)
+	now := time.Now()
+	entry := auth.CachedSession{ExpiresAt: now.Add(time.Hour), LastSeenAt: now}
+
+	a.Set(ctx, "sess:1", entry, time.Minute)
+	a.Get(ctx, "sess:1")
+	a.Get(ctx, "sess:1")
+	if n := plain.n.Load(); n != 2 {
+		t.Errorf("an instance keeping no copies read Redis %d times for two checks, want 2", n)
+	}
+	b.Get(ctx, "sess:1")
+	a.Delete(ctx, "sess:1")
+	if _, ok, _ := b.Get(ctx, "sess:1"); ok {
+		t.Error("a revocation through an instance keeping no copies did not reach another's copies")
+	}
+}
