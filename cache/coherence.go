@@ -210,7 +210,9 @@ func (c *Coherence) update(health func(was bool) bool) {
 }
 
 // leaseScript renews a lease scored by expiry in Redis's own clock, prunes
-// the expired ones, and returns the others' live leases with their expiry.
+// the expired ones, and returns the live ones. The set has no TTL, so that
+// maxmemory-policy volatile-ttl never evicts it: a publisher that found no
+// leases would not wait for anybody.
 var leaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -220,7 +222,6 @@ if ARGV[3] ~= '' then
 end
 if ARGV[1] ~= '' then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
 end
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 `)
