@@ -210,7 +210,8 @@ func (c *Coherence) update(health func(was bool) bool) {
 }
 
 // leaseScript renews a lease scored by expiry in Redis's own clock, prunes
-// the expired ones, and returns the live ones. The set has no TTL, so that
+// the expired ones, publishes an invalidation if given one, and returns the
+// live leases (read after the publication, in one round trip). The set has no TTL, so that
 // maxmemory-policy volatile-ttl never evicts it: a publisher that found no
 // leases would not wait for anybody.
 var leaseScript = redis.NewScript(`
@@ -222,6 +223,9 @@ if ARGV[3] ~= '' then
 end
 if ARGV[1] ~= '' then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+end
+if ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
 end
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 `)
@@ -236,7 +240,7 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 // again once the lease is fresh.
 func (c *Coherence) renew(ctx context.Context, previous string) error {
 	sent := time.Since(c.start)
-	if err := leaseScript.Run(ctx, c.client, []string{c.keys.leases}, *c.member.Load(), c.cfg.LeaseTTL.Milliseconds(), previous).Err(); err != nil {
+	if err := leaseScript.Run(ctx, c.client, []string{c.keys.leases}, *c.member.Load(), c.cfg.LeaseTTL.Milliseconds(), previous, "", "").Err(); err != nil {
 		return err
 	}
 	// The lease may have lapsed in Redis if this renewal took effect
@@ -248,9 +252,10 @@ func (c *Coherence) renew(ctx context.Context, previous string) error {
 	return nil
 }
 
-// leased lists the other instances whose lease is live in Redis's clock.
-func (c *Coherence) leased(ctx context.Context) (map[string]bool, error) {
-	members, err := leaseScript.Run(ctx, c.client, []string{c.keys.leases}, "", 0, "").StringSlice()
+// leased lists the other instances whose lease is live in Redis's clock,
+// after publishing payload on the invalidation channel if it is not "".
+func (c *Coherence) leased(ctx context.Context, payload string) (map[string]bool, error) {
+	members, err := leaseScript.Run(ctx, c.client, []string{c.keys.leases}, "", 0, "", c.keys.channel, payload).StringSlice()
 	if err != nil {
 		return nil, err
 	}
@@ -286,23 +291,19 @@ func (c *Coherence) Invalidate(ctx context.Context) error {
 		c.mu.Unlock()
 	}()
 
-	// Publish first, then read the leases: an instance leased after the
-	// read subscribed before leasing, so it either hears this message or
-	// reads Redis after the writes it announces. Both are retried until
-	// ctx ends: until they succeed, any instance may hold copies.
+	// Publish, then read the leases, in one script: an instance leased
+	// after the read subscribed before leasing, so it either hears this
+	// message or reads Redis after the writes it announces. The script is
+	// retried until ctx ends: until it succeeds, any instance may hold
+	// copies.
 	recheck := time.NewTicker(c.cfg.Renew / 2)
 	defer recheck.Stop()
 	var live map[string]bool
-	for published := false; live == nil; {
+	for live == nil {
 		var err error
-		if !published {
-			err = c.client.Publish(ctx, c.keys.channel, c.id+"|"+msgID).Err()
-			published = err == nil
-		}
-		if published {
-			live, err = c.leased(ctx)
-		}
-		if err != nil {
+		// A failed attempt may have published: a second message only
+		// makes its receivers drop their copies and acknowledge again.
+		if live, err = c.leased(ctx, c.id+"|"+msgID); err != nil {
 			c.log.Warn("invalidation not announced yet; retrying", "err", err)
 			select {
 			case <-recheck.C:
@@ -322,7 +323,7 @@ func (c *Coherence) Invalidate(ctx context.Context) error {
 		case <-recheck.C:
 			// An instance that does not answer is waited for until its
 			// lease runs out in Redis.
-			still, err := c.leased(ctx)
+			still, err := c.leased(ctx, "")
 			if err != nil {
 				continue
 			}
