@@ -3,40 +3,22 @@ package auth_test
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/redistest"
 )
 
-// mgets counts the MGETs a client sends.
-type mgets struct{ n atomic.Int64 }
-
-func (m *mgets) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (m *mgets) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() == "mget" {
-			m.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (m *mgets) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
-// instance is one API instance's session cache keeping copies.
-func copyingInstance(t *testing.T, rs *redistest.Server) (*auth.RedisCache, *mgets) {
+// copyingInstance is one API instance's session cache keeping copies, and
+// a count of its reads of Redis.
+func copyingInstance(t *testing.T, rs *redistest.Server) (*auth.RedisCache, *redistest.Commands) {
 	t.Helper()
 	client := rs.Client(t)
-	counted := &mgets{}
-	client.AddHook(counted)
+	counted := redistest.CountCommands(client, "mget")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	coherence, err := cache.NewCoherence(ctx, rs.Client(t), cache.CoherenceConfig{Prefix: "ug:"})
@@ -64,7 +46,7 @@ func TestRedisCache_CopiesAnswerRepeatedChecksAndNeverOutliveAChange(t *testing.
 			t.Fatalf("Get = %v, generation %d; want the entry, generation 0", ok, gen)
 		}
 	}
-	if n := bReads.n.Load(); n != 1 {
+	if n := bReads.Count(); n != 1 {
 		t.Errorf("three checks of one session took %d reads of Redis, want 1", n)
 	}
 
@@ -114,7 +96,7 @@ func TestRedisCache_ACopyAnswersForAtMostItsLifetime(t *testing.T) {
 	b.Get(ctx, "sess:1")
 	time.Sleep(auth.CopyLifetime + 100*time.Millisecond)
 	b.Get(ctx, "sess:1")
-	if n := bReads.n.Load(); n != 2 {
+	if n := bReads.Count(); n != 2 {
 		t.Errorf("a check after the copy's lifetime took %d reads in all, want 2", n)
 	}
 }
@@ -130,9 +112,9 @@ func TestRedisCache_AnInstanceKeepingNoCopiesStillAnnouncesItsChanges(t *testing
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = coherence.Close() })
-	plain, plainReads := &mgets{}, rs.Client(t)
-	plainReads.AddHook(plain)
-	a := auth.NewRedisCache(plainReads, nil, 5*time.Second, slog.New(slog.DiscardHandler)).UseCoherence(coherence, false)
+	plainClient := rs.Client(t)
+	plain := redistest.CountCommands(plainClient, "mget")
+	a := auth.NewRedisCache(plainClient, nil, 5*time.Second, slog.New(slog.DiscardHandler)).UseCoherence(coherence, false)
 	b, _ := copyingInstance(t, rs)
 	now := time.Now()
 	entry := auth.CachedSession{ExpiresAt: now.Add(time.Hour), LastSeenAt: now}
@@ -140,7 +122,7 @@ func TestRedisCache_AnInstanceKeepingNoCopiesStillAnnouncesItsChanges(t *testing
 	a.Set(ctx, "sess:1", entry, time.Minute)
 	a.Get(ctx, "sess:1")
 	a.Get(ctx, "sess:1")
-	if n := plain.n.Load(); n != 2 {
+	if n := plain.Count(); n != 2 {
 		t.Errorf("an instance keeping no copies read Redis %d times for two checks, want 2", n)
 	}
 	b.Get(ctx, "sess:1")

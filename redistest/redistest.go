@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -119,6 +120,40 @@ func (s *Server) Reads(t testing.TB, timeout time.Duration) *cache.PipelinedRead
 	}
 	t.Cleanup(func() { _ = r.Close() })
 	return r
+}
+
+// Commands counts the commands of one name a client sends on their own
+// (not in a pipeline): how many times a test's code went to Redis for them.
+type Commands struct {
+	name string
+	n    atomic.Int64
+}
+
+// CountCommands starts counting the commands named name (lower case, as
+// go-redis names them: "mget") that c sends.
+func CountCommands(c *redis.Client, name string) *Commands {
+	counted := &Commands{name: name}
+	c.AddHook(counted)
+	return counted
+}
+
+// Count is how many were sent so far.
+func (c *Commands) Count() int64 { return c.n.Load() }
+
+// DialHook, ProcessHook and ProcessPipelineHook implement redis.Hook.
+func (c *Commands) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *Commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == c.name {
+			c.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (c *Commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 func freePort() (int, error) {
