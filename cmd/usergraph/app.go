@@ -36,6 +36,7 @@ func newApp() *cli.Command {
 				Name:  "worker",
 				Usage: "run background job workers only (no HTTP API)",
 				Flags: concat(dbFlags(), logFlags(), mailFlags(), jobFlags(), []cli.Flag{
+					redisFlag(),
 					&cli.DurationFlag{Name: "shutdown-timeout", Value: 15 * time.Second, Sources: cli.EnvVars("SHUTDOWN_TIMEOUT"), Usage: "how long running jobs may finish after SIGTERM"},
 				}),
 				Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -158,10 +159,16 @@ func logFlags() []cli.Flag {
 	}
 }
 
+// redisFlag is REDIS_URL, for the API and for workers, whose jobs
+// invalidate what the API caches.
+func redisFlag() cli.Flag {
+	return &cli.StringFlag{Name: "redis-url", Sources: cli.EnvVars("REDIS_URL"), Usage: "Redis URL (validated; used by the caching and session layers)"}
+}
+
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Sources: cli.EnvVars("ADDR"), Usage: "address to listen on"},
-		&cli.StringFlag{Name: "redis-url", Sources: cli.EnvVars("REDIS_URL"), Usage: "Redis URL (validated; used by the caching and session layers)"},
+		redisFlag(),
 		&cli.StringFlag{Name: "mode", Sources: cli.EnvVars("MODE"), Usage: "development or production (default: development on the embedded default, else production)"},
 		&cli.BoolFlag{Name: "playground", Sources: cli.EnvVars("PLAYGROUND"), Usage: "serve GraphiQL at / (default: on in development mode)"},
 		&cli.BoolFlag{Name: "introspection", Sources: cli.EnvVars("INTROSPECTION"), Usage: "allow schema introspection (default: on in development mode)"},

@@ -171,6 +171,14 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 			return c, err
 		}
 	}
+	if has("redis-url") {
+		c.RedisURL = cmd.String("redis-url")
+		if c.RedisURL != "" {
+			if _, err := redis.ParseURL(c.RedisURL); err != nil {
+				return c, fmt.Errorf("REDIS_URL: not a valid Redis URL (redis://[user:password@]host:port/db)")
+			}
+		}
+	}
 	if !has("addr") {
 		return c, nil
 	}
@@ -178,12 +186,6 @@ func loadConfig(cmd *cli.Command) (Config, error) {
 	c.Addr = cmd.String("addr")
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return c, fmt.Errorf("ADDR: must be host:port, got %q", c.Addr)
-	}
-	c.RedisURL = cmd.String("redis-url")
-	if c.RedisURL != "" {
-		if _, err := redis.ParseURL(c.RedisURL); err != nil {
-			return c, fmt.Errorf("REDIS_URL: not a valid Redis URL (redis://[user:password@]host:port/db)")
-		}
 	}
 	c.Mode = cmd.String("mode")
 	switch c.Mode {

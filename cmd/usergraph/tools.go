@@ -7,8 +7,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v3"
 
+	"github.com/usergraph/usergraph/auth"
+	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/jobs"
 	"github.com/usergraph/usergraph/seed"
@@ -94,6 +97,14 @@ func runWorker(ctx context.Context, cfg Config, timeout time.Duration) error {
 	}
 	jobCfg := cfg.Jobs
 	jobCfg.Workers, jobCfg.Log, jobCfg.PublicURL = true, log, cfg.PublicURL
+	if cfg.RedisURL != "" {
+		invalidator, closeCache, err := workerCache(ctx, cfg.RedisURL, log)
+		if err != nil {
+			return err
+		}
+		defer closeCache()
+		jobCfg.Cache = invalidator
+	}
 	work, err := jobs.New(database, sender, jobCfg)
 	if err != nil {
 		return err
@@ -110,4 +121,25 @@ func runWorker(ctx context.Context, cfg Config, timeout time.Duration) error {
 	}
 	log.Info("workers stopped")
 	return nil
+}
+
+// workerCache is what a worker's jobs (imports, purges) invalidate: the
+// API's response cache in Redis, as serve builds it, announcing each
+// invalidation to the instances that keep memory copies. Without it a
+// change made by a job in a worker of its own would be served stale from
+// the cache until the entries' TTL.
+func workerCache(ctx context.Context, redisURL string, log *slog.Logger) (jobs.Invalidator, func(), error) {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opt.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(opt)
+	coherent := startCoherence(ctx, rdb, log)
+	announce := auth.NewRedisCache(rdb, nil, 100*time.Millisecond, log).UseCoherence(coherent, false)
+	store := cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, Invalidated: announce.Invalidated}, log)
+	return store, func() {
+		coherent.Close()
+		_ = rdb.Close()
+	}, nil
 }
