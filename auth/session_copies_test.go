@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/usergraph/usergraph/auth"
-	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/redistest"
 )
 
@@ -19,14 +18,7 @@ func copyingInstance(t *testing.T, rs *redistest.Server) (*auth.RedisCache, *red
 	t.Helper()
 	client := rs.Client(t)
 	counted := redistest.CountCommands(client, "mget")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	coherence, err := cache.NewCoherence(ctx, rs.Client(t), cache.CoherenceConfig{Prefix: "ug:"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = coherence.Close() })
-	return auth.NewRedisCache(client, nil, 5*time.Second, slog.New(slog.DiscardHandler)).UseCoherence(coherence, true), counted
+	return auth.NewRedisCache(client, nil, 5*time.Second, slog.New(slog.DiscardHandler)).UseCoherence(rs.Coherence(t), true), counted
 }
 
 func TestRedisCache_CopiesAnswerRepeatedChecksAndNeverOutliveAChange(t *testing.T) {
@@ -105,13 +97,7 @@ func TestRedisCache_AnInstanceKeepingNoCopiesStillAnnouncesItsChanges(t *testing
 	t.Parallel()
 	rs := redistest.Start(t)
 	ctx := context.Background()
-	ctxStart, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	coherence, err := cache.NewCoherence(ctxStart, rs.Client(t), cache.CoherenceConfig{Prefix: "ug:"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = coherence.Close() })
+	coherence := rs.Coherence(t)
 	plainClient := rs.Client(t)
 	plain := redistest.CountCommands(plainClient, "mget")
 	a := auth.NewRedisCache(plainClient, nil, 5*time.Second, slog.New(slog.DiscardHandler)).UseCoherence(coherence, false)

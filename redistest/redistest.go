@@ -122,6 +122,20 @@ func (s *Server) Reads(t testing.TB, timeout time.Duration) *cache.PipelinedRead
 	return r
 }
 
+// Coherence starts an API instance's cache.Coherence on the server, as
+// serve does (prefix "ug:"), closed when t ends.
+func (s *Server) Coherence(t testing.TB) *cache.Coherence {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := cache.NewCoherence(ctx, s.Client(t), cache.CoherenceConfig{Prefix: "ug:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // Commands counts the commands of one name a client sends on their own
 // (not in a pipeline): how many times a test's code went to Redis for them.
 type Commands struct {

@@ -21,15 +21,8 @@ func TestWorkerCache_JobsInvalidateTheAPIsCachesAndCopies(t *testing.T) {
 
 	// An API instance keeping copies, with a cached response tagged with
 	// the user list and its digest read along with a session check.
-	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	coherence, err := cache.NewCoherence(startCtx, rs.Client(t), cache.CoherenceConfig{Prefix: "ug:"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = coherence.Close() })
 	api := cache.NewRedis(rs.Client(t), cache.RedisConfig{}, log)
-	sessions := auth.NewRedisCache(rs.Client(t), nil, 5*time.Second, log).UseCoherence(coherence, true)
+	sessions := auth.NewRedisCache(rs.Client(t), nil, 5*time.Second, log).UseCoherence(rs.Coherence(t), true)
 	if err := api.Set(ctx, "answer", []byte(`{"data":{}}`), time.Minute, []string{"users"}, 0); err != nil {
 		t.Fatal(err)
 	}
