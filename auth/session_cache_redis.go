@@ -10,6 +10,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/usergraph/usergraph/cache"
 )
 
 // RedisCache is the SessionCache shared by every instance: a revocation
@@ -67,14 +69,13 @@ func (c *RedisCache) UseCoherence(coherent Coherent, keep bool) *RedisCache {
 	return c
 }
 
-// Invalidated returns once no instance answers from a copy read before
-// wroteAt, the moment before a write to an entry that may be read along
-// (the response cache's invalidations): at once when copies are not kept.
-func (c *RedisCache) Invalidated(ctx context.Context, wroteAt time.Time) {
+// announced returns once no instance answers from a copy read before
+// wroteAt, the moment before a write: at once when no Coherent is used.
+func (c *RedisCache) announced(ctx context.Context, wroteAt time.Time) {
 	if c.copies == nil {
 		return
 	}
-	if err := c.copies.invalidated(ctx, wroteAt); err != nil {
+	if err := cache.AwaitInvalidation(ctx, c.copies.coherent, wroteAt); err != nil {
 		c.log.WarnContext(ctx, "invalidation not confirmed by every instance; waited out the copies' lifetime", "err", err)
 	}
 }
@@ -184,7 +185,7 @@ func (c *RedisCache) Delete(ctx context.Context, keys ...string) {
 	}
 	if c.copies != nil {
 		c.copies.drop(keys...)
-		c.Invalidated(ctx, wroteAt)
+		c.announced(ctx, wroteAt)
 	}
 }
 
@@ -198,5 +199,5 @@ func (c *RedisCache) BumpGeneration(ctx context.Context) {
 	if err := c.rdb.Incr(bctx, generationKey).Err(); err != nil {
 		c.log.ErrorContext(ctx, "session cache generation bump failed: permission changes may apply late", "err", err)
 	}
-	c.Invalidated(ctx, wroteAt)
+	c.announced(ctx, wroteAt)
 }

@@ -1,10 +1,11 @@
 package auth
 
 import (
-	"context"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/usergraph/usergraph/cache"
 )
 
 // Coherent is what the session cache needs of cache.Coherence to keep
@@ -15,24 +16,14 @@ type Coherent interface {
 	Epoch() (epoch uint64, ok bool)
 	// Valid reports whether a copy read in epoch may still answer.
 	Valid(epoch uint64) bool
-	// Invalidate makes every instance drop its copies, returning nil once
-	// each has.
-	Invalidate(ctx context.Context) error
+	cache.Announcer
 }
-
-// CopyLifetime bounds how long a copy answers after the read that filled
-// it, whatever the invalidations. It is the safety net of exactness: a
-// write whose invalidation no instance confirmed waits it out, after which
-// no copy read before the write is used anywhere. It also bounds how long a
-// copy outlives its entry's expiry in Redis. Every instance must use the
-// same value.
-const CopyLifetime = time.Second
 
 // copies holds the values of the session check's read (the session entry,
 // the permissions generation and the keys read along) in memory, so that a
 // repeated request needs no round trip to Redis. A copy answers only while
-// coherent says its epoch is current and for CopyLifetime after its read.
-// A missing key is copied too: a miss only ever sends the caller to
+// coherent says its epoch is current and for cache.CopyLifetime after its
+// read. A missing key is copied too: a miss only ever sends the caller to
 // PostgreSQL, or to Redis, for the truth.
 type copies struct {
 	coherent Coherent
@@ -62,7 +53,7 @@ func (c *copies) get(keys []string) ([]any, bool) {
 	now := c.now()
 	for i, k := range keys {
 		cp, ok := c.entries.Get(k)
-		if !ok || now.Sub(cp.readAt) >= CopyLifetime || !c.coherent.Valid(cp.epoch) {
+		if !ok || now.Sub(cp.readAt) >= cache.CopyLifetime || !c.coherent.Valid(cp.epoch) {
 			return nil, false
 		}
 		vals[i] = cp.val
@@ -96,16 +87,4 @@ func (c *copies) drop(keys ...string) {
 	for _, k := range keys {
 		c.entries.Remove(k)
 	}
-}
-
-// invalidated returns once no instance uses a copy read before wroteAt:
-// when every instance confirmed, or else after CopyLifetime from wroteAt.
-func (c *copies) invalidated(ctx context.Context, wroteAt time.Time) error {
-	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), wroteAt.Add(CopyLifetime))
-	defer cancel()
-	err := c.coherent.Invalidate(ctx)
-	if err != nil {
-		<-ctx.Done()
-	}
-	return err
 }

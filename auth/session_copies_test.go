@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/usergraph/usergraph/auth"
+	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/redistest"
 )
 
@@ -58,7 +59,8 @@ func TestRedisCache_CopiesAnswerRepeatedChecksAndNeverOutliveAChange(t *testing.
 	}
 
 	// And a change to a key read along (a cached answer's digest), once
-	// the writer reports it.
+	// its writer (the response cache, on any instance) announces it.
+	writer := rs.Coherence(t)
 	along := &auth.ReadAlong{Keys: []string{"ug:d:answer"}}
 	admin := rs.Client(t)
 	if err := admin.Set(ctx, "ug:d:answer", "old", time.Minute).Err(); err != nil {
@@ -71,7 +73,9 @@ func TestRedisCache_CopiesAnswerRepeatedChecksAndNeverOutliveAChange(t *testing.
 	if err := admin.Set(ctx, "ug:d:answer", "new", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	a.Invalidated(ctx, wroteAt)
+	if err := cache.AwaitInvalidation(ctx, writer, wroteAt); err != nil {
+		t.Fatal(err)
+	}
 	b.Get(auth.WithReadAlong(ctx, along), "sess:1")
 	if got := string(along.Vals[0]); got != "new" {
 		t.Errorf("read along after another instance's invalidation: %q, want %q", got, "new")
@@ -86,7 +90,7 @@ func TestRedisCache_ACopyAnswersForAtMostItsLifetime(t *testing.T) {
 	now := time.Now()
 	b.Set(ctx, "sess:1", auth.CachedSession{ExpiresAt: now.Add(time.Hour), LastSeenAt: now}, time.Minute)
 	b.Get(ctx, "sess:1")
-	time.Sleep(auth.CopyLifetime + 100*time.Millisecond)
+	time.Sleep(cache.CopyLifetime + 100*time.Millisecond)
 	b.Get(ctx, "sess:1")
 	if n := bReads.Count(); n != 2 {
 		t.Errorf("a check after the copy's lifetime took %d reads in all, want 2", n)

@@ -54,7 +54,6 @@ type Coherence struct {
 	// resubscription is confirmed; owned by the run loop.
 	dropped bool
 	cfg     CoherenceConfig
-	log     *slog.Logger
 
 	// state is the epoch (upper bits) and whether the subscription is
 	// healthy (lowest bit), changed together so that Valid is one load.
@@ -66,7 +65,7 @@ type Coherence struct {
 
 	mu      sync.Mutex
 	waiting map[string]*acks // message id → its acknowledgements so far
-	pending []string         // acknowledgements to (re)send: "channel|payload"
+	pending []ack            // acknowledgements to (re)send
 
 	ps     *redis.PubSub
 	cancel context.CancelFunc
@@ -103,6 +102,21 @@ func (c CoherenceConfig) withDefaults() CoherenceConfig {
 
 type coherenceKeys struct{ leases, channel, acks string }
 
+// ackChannel is where the instance id hears the acknowledgements of its
+// invalidations.
+func ackChannel(prefix, id string) string { return prefix + "coherence:ack:" + id }
+
+// ack is an acknowledgement to send: the message id and the acknowledging
+// lease name, on the invalidating instance's channel.
+type ack struct{ channel, payload string }
+
+// randomID names an instance or a message.
+func randomID() string {
+	var raw [8]byte
+	_, _ = rand.Read(raw[:])
+	return hex.EncodeToString(raw[:])
+}
+
 // acks are the lease names that acknowledged one invalidation, guarded by
 // Coherence.mu; notify has room for one notice.
 type acks struct {
@@ -120,15 +134,13 @@ const driftMargin = 4 // LeaseTTL / driftMargin
 // them.
 func NewCoherence(ctx context.Context, client *redis.Client, cfg CoherenceConfig) (*Coherence, error) {
 	cfg = cfg.withDefaults()
-	var raw [8]byte
-	_, _ = rand.Read(raw[:])
-	id := hex.EncodeToString(raw[:])
+	id := randomID()
 	c := &Coherence{
-		client: client, id: id, cfg: cfg, log: cfg.Logger, start: time.Now(),
+		client: client, id: id, cfg: cfg, start: time.Now(),
 		keys: coherenceKeys{
 			leases:  cfg.Prefix + "coherence:leases",
 			channel: cfg.Prefix + "coherence:invalidate",
-			acks:    cfg.Prefix + "coherence:ack:" + id,
+			acks:    ackChannel(cfg.Prefix, id),
 		},
 		waiting: map[string]*acks{},
 		done:    make(chan struct{}),
@@ -211,9 +223,9 @@ func (c *Coherence) update(health func(was bool) bool) {
 
 // leaseScript renews a lease scored by expiry in Redis's own clock, prunes
 // the expired ones, publishes an invalidation if given one, and returns the
-// live leases (read after the publication, in one round trip). The set has no TTL, so that
-// maxmemory-policy volatile-ttl never evicts it: a publisher that found no
-// leases would not wait for anybody.
+// live leases (read after the publication, in one round trip). The set has
+// no TTL, so that maxmemory-policy volatile-ttl never evicts it: a
+// publisher that found no leases would not wait for anybody.
 var leaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -230,6 +242,14 @@ end
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 `)
 
+// leases runs leaseScript: it renews member (when set) in place of
+// previous (when set), publishes payload (when set) on the invalidation
+// channel, and returns the live leases.
+func (c *Coherence) leases(ctx context.Context, member, previous, payload string) ([]string, error) {
+	return leaseScript.Run(ctx, c.client, []string{c.keys.leases},
+		member, c.cfg.LeaseTTL.Milliseconds(), previous, c.keys.channel, payload).StringSlice()
+}
+
 // renew extends the lease (replacing previous, a former incarnation's, if
 // set). The safe deadline counts from before the call: Redis set the expiry
 // after that moment.
@@ -240,7 +260,7 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 // again once the lease is fresh.
 func (c *Coherence) renew(ctx context.Context, previous string) error {
 	sent := time.Since(c.start)
-	if err := leaseScript.Run(ctx, c.client, []string{c.keys.leases}, *c.member.Load(), c.cfg.LeaseTTL.Milliseconds(), previous, "", "").Err(); err != nil {
+	if _, err := c.leases(ctx, *c.member.Load(), previous, ""); err != nil {
 		return err
 	}
 	// The lease may have lapsed in Redis if this renewal took effect
@@ -255,7 +275,7 @@ func (c *Coherence) renew(ctx context.Context, previous string) error {
 // leased lists the other instances whose lease is live in Redis's clock,
 // after publishing payload on the invalidation channel if it is not "".
 func (c *Coherence) leased(ctx context.Context, payload string) (map[string]bool, error) {
-	members, err := leaseScript.Run(ctx, c.client, []string{c.keys.leases}, "", 0, "", c.keys.channel, payload).StringSlice()
+	members, err := c.leases(ctx, "", "", payload)
 	if err != nil {
 		return nil, err
 	}
@@ -268,9 +288,39 @@ func (c *Coherence) leased(ctx context.Context, payload string) (map[string]bool
 	return live, nil
 }
 
+// CopyLifetime bounds how long a copy answers after the read that filled
+// it, whatever the invalidations. It is the safety net of exactness: a
+// write whose invalidation no instance confirmed waits it out (see
+// AwaitInvalidation), after which no copy read before the write is used
+// anywhere. It also bounds how long a copy outlives its entry's expiry in
+// Redis. Every instance must use the same value.
+const CopyLifetime = time.Second
+
+// Announcer announces an invalidation to every instance: a Coherence, or a
+// stand-in for one that is not started yet.
+type Announcer interface {
+	// Invalidate returns nil once every instance dropped its copies.
+	Invalidate(ctx context.Context) error
+}
+
+// AwaitInvalidation returns once no instance answers from a copy read
+// before wroteAt, the moment before a write that copies must not outlive:
+// when every instance confirmed a's announcement, or else at wroteAt +
+// CopyLifetime. The error says the announcement was not confirmed (the
+// wait is over anyway); the caller logs it.
+func AwaitInvalidation(ctx context.Context, a Announcer, wroteAt time.Time) error {
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), wroteAt.Add(CopyLifetime))
+	defer cancel()
+	err := a.Invalidate(ctx)
+	if err != nil {
+		<-ctx.Done()
+	}
+	return err
+}
+
 // ErrInvalidationUnconfirmed is returned by Invalidate when ctx ended before
 // every leased instance confirmed: one may still answer from an old copy
-// until its lease runs out.
+// until its lease runs out, or at most CopyLifetime after its read.
 var ErrInvalidationUnconfirmed = errors.New("invalidation not confirmed by every instance")
 
 // Invalidate makes every instance drop the copies it holds: locally at
@@ -278,9 +328,7 @@ var ErrInvalidationUnconfirmed = errors.New("invalidation not confirmed by every
 // that the copies must not outlive.
 func (c *Coherence) Invalidate(ctx context.Context) error {
 	c.newEpoch()
-	var raw [8]byte
-	_, _ = rand.Read(raw[:])
-	msgID := hex.EncodeToString(raw[:])
+	msgID := randomID()
 	got := &acks{from: map[string]bool{}, notify: make(chan struct{}, 1)}
 	c.mu.Lock()
 	c.waiting[msgID] = got
@@ -304,7 +352,7 @@ func (c *Coherence) Invalidate(ctx context.Context) error {
 		// A failed attempt may have published: a second message only
 		// makes its receivers drop their copies and acknowledge again.
 		if live, err = c.leased(ctx, c.id+"|"+msgID); err != nil {
-			c.log.Warn("invalidation not announced yet; retrying", "err", err)
+			c.cfg.Logger.Warn("invalidation not announced yet; retrying", "err", err)
 			select {
 			case <-recheck.C:
 			case <-ctx.Done():
@@ -364,20 +412,20 @@ func (c *Coherence) run(ctx context.Context) {
 			// reconnects and resubscribes; until the confirmations arrive
 			// no copy may answer.
 			if c.state.Load()&1 == 1 {
-				c.log.Warn("invalidation subscription lost; answering from Redis until it is back", "err", err)
+				c.cfg.Logger.Warn("invalidation subscription lost; answering from Redis until it is back", "err", err)
 			}
 			c.dropped = true
 			c.bump(false)
 			time.Sleep(min(c.cfg.Renew, 100*time.Millisecond))
 		}
 		if time.Since(lastHeard) > c.cfg.Renew*2 && c.state.Load()&1 == 1 {
-			c.log.Warn("invalidation subscription silent; answering from Redis until it answers")
+			c.cfg.Logger.Warn("invalidation subscription silent; answering from Redis until it answers")
 			c.bump(false)
 		}
 		c.resendAcks(ctx)
 		if time.Since(lastRenew) >= c.cfg.Renew && c.state.Load()&1 == 1 {
 			if err := c.renew(ctx, ""); err != nil {
-				c.log.Warn("lease not renewed", "err", err)
+				c.cfg.Logger.Warn("lease not renewed", "err", err)
 			}
 			lastRenew = time.Now()
 		}
@@ -393,7 +441,7 @@ func (c *Coherence) handle(ctx context.Context, msg any) {
 			previous := c.newIncarnation()
 			c.bump(true)
 			if err := c.renew(ctx, previous); err != nil {
-				c.log.Warn("lease not renewed", "err", err)
+				c.cfg.Logger.Warn("lease not renewed", "err", err)
 			}
 		}
 		return
@@ -413,7 +461,7 @@ func (c *Coherence) handle(ctx context.Context, msg any) {
 			}
 			c.newEpoch()
 			c.mu.Lock()
-			c.pending = append(c.pending, c.cfg.Prefix+"coherence:ack:"+from+"|"+msgID+"|"+*c.member.Load())
+			c.pending = append(c.pending, ack{channel: ackChannel(c.cfg.Prefix, from), payload: msgID + "|" + *c.member.Load()})
 			c.mu.Unlock()
 			c.resendAcks(ctx)
 		case c.keys.acks:
@@ -442,9 +490,8 @@ func (c *Coherence) resendAcks(ctx context.Context) {
 	pending := c.pending
 	c.pending = nil
 	c.mu.Unlock()
-	for i, p := range pending {
-		channel, payload, _ := strings.Cut(p, "|")
-		if err := c.client.Publish(ctx, channel, payload).Err(); err != nil {
+	for i, a := range pending {
+		if err := c.client.Publish(ctx, a.channel, a.payload).Err(); err != nil {
 			c.mu.Lock()
 			c.pending = append(pending[i:], c.pending...)
 			c.mu.Unlock()

@@ -27,13 +27,12 @@ import (
 // All keys live in one keyspace; use a single Redis (or Sentinel), not
 // Redis Cluster.
 type Redis struct {
-	rdb     redis.UniversalClient
-	reads   *PipelinedReads // nil: reads go through rdb
-	timeout time.Duration
-	cb      *gobreaker.CircuitBreaker[any]
-	log     *slog.Logger
-	// invalidated is RedisConfig.Invalidated, or a no-op.
-	invalidated func(ctx context.Context, wroteAt time.Time)
+	rdb      redis.UniversalClient
+	reads    *PipelinedReads // nil: reads go through rdb
+	timeout  time.Duration
+	cb       *gobreaker.CircuitBreaker[any]
+	log      *slog.Logger
+	announce Announcer // nil: no instance keeps copies
 
 	mu       sync.Mutex
 	pending  map[string]struct{} // tags whose invalidation has not reached Redis
@@ -53,12 +52,12 @@ type RedisConfig struct {
 	// request), batched with other requests' reads; its own timeout bounds
 	// them. Nil: they go through the store's client like the rest.
 	Reads *PipelinedReads
-	// Invalidated, when set, is called after each invalidation reached
-	// Redis with the moment before it was sent, and returns once no
-	// instance answers from a copy in memory read before then (the
-	// session cache's copies of the entries read along with the session
-	// check: auth.RedisCache.Invalidated).
-	Invalidated func(ctx context.Context, wroteAt time.Time)
+	// Announce, when set, announces each invalidation that reached Redis
+	// to the instances keeping copies of its entries in memory (the
+	// session check reads cached answers' digests along, see
+	// auth.RedisCache.UseCoherence), and Invalidate returns once none
+	// answers from a copy read before it (AwaitInvalidation).
+	Announce Announcer
 }
 
 const (
@@ -75,10 +74,7 @@ func NewRedis(rdb redis.UniversalClient, cfg RedisConfig, log *slog.Logger) *Red
 		cfg.OpenFor = 5 * time.Second
 	}
 	r := &Redis{rdb: rdb, reads: cfg.Reads, timeout: cfg.Timeout, log: log, pending: map[string]struct{}{},
-		invalidated: cfg.Invalidated}
-	if r.invalidated == nil {
-		r.invalidated = func(context.Context, time.Time) {}
-	}
+		announce: cfg.Announce}
 	r.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:    "redis",
 		Timeout: cfg.OpenFor,
@@ -316,7 +312,7 @@ func (r *Redis) Invalidate(ctx context.Context, tags ...string) error {
 	wroteAt := time.Now()
 	err := r.invalidate(context.WithoutCancel(ctx), tags)
 	if err == nil {
-		r.invalidated(ctx, wroteAt)
+		r.announced(ctx, wroteAt)
 	} else {
 		r.mu.Lock()
 		for _, t := range tags {
@@ -351,7 +347,7 @@ func (r *Redis) flushLoop() {
 		if err != nil {
 			continue
 		}
-		r.invalidated(context.Background(), wroteAt)
+		r.announced(context.Background(), wroteAt)
 		r.mu.Lock()
 		for _, t := range tags {
 			delete(r.pending, t)
@@ -363,6 +359,17 @@ func (r *Redis) flushLoop() {
 			return
 		}
 		r.mu.Unlock()
+	}
+}
+
+// announced returns once no instance answers from a copy read before
+// wroteAt (see RedisConfig.Announce).
+func (r *Redis) announced(ctx context.Context, wroteAt time.Time) {
+	if r.announce == nil {
+		return
+	}
+	if err := AwaitInvalidation(ctx, r.announce, wroteAt); err != nil {
+		r.log.WarnContext(ctx, "invalidation not confirmed by every instance; waited out the copies' lifetime", "err", err)
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 // lazyCoherence is the cache.Coherence of this instance once it could be
 // started: start-up never waits for Redis (see serve). Until then no copy
 // is kept, and every invalidation reports itself unconfirmed, so that the
-// session cache waits out the copies' lifetime (auth.CopyLifetime) for the
-// other instances.
+// writer waits out the copies' lifetime (cache.CopyLifetime) for the other
+// instances.
 type lazyCoherence struct {
 	c      atomic.Pointer[cache.Coherence]
 	cancel context.CancelFunc

@@ -94,14 +94,10 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 	if cfg.RedisURL == "" {
 		log.Info("REDIS_URL is unset: sessions, responses and persisted queries are cached and logins throttled in-process, which is right for a single instance only")
 	} else {
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return fmt.Errorf("REDIS_URL: %w", err)
+		var err error
+		if rdb, err = newRedisClient(cfg.RedisURL); err != nil {
+			return err
 		}
-		// Every call carries a short deadline; without this go-redis would
-		// wait its socket timeouts (seconds) on a hung Redis.
-		opt.ContextTimeoutEnabled = true
-		rdb = redis.NewClient(opt)
 		defer rdb.Close()
 		// The session check and the response cache's lookups of concurrent
 		// requests share round trips (see cache.PipelinedReads).
@@ -117,10 +113,9 @@ func serve(ctx context.Context, cfg Config, ready chan<- string) error {
 		// no copies still announces its invalidations to those that do.
 		coherent := startCoherence(ctx, rdb, log)
 		defer coherent.Close()
-		redisSessions := auth.NewRedisCache(rdb, reads, 100*time.Millisecond, log).UseCoherence(coherent, cfg.MemoryCopies)
-		sessionCache = redisSessions
+		sessionCache = auth.NewRedisCache(rdb, reads, 100*time.Millisecond, log).UseCoherence(coherent, cfg.MemoryCopies)
 		store = cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, OnStateChange: cacheMetrics.BreakerState, Reads: reads,
-			Invalidated: redisSessions.Invalidated}, log)
+			Announce: coherent}, log)
 		throttleStore = auth.NewRedisThrottleStore(rdb, 100*time.Millisecond)
 		budgets = ratelimit.NewRedis(rdb, 100*time.Millisecond)
 	}

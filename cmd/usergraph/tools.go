@@ -7,10 +7,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v3"
 
-	"github.com/usergraph/usergraph/auth"
 	"github.com/usergraph/usergraph/cache"
 	"github.com/usergraph/usergraph/db"
 	"github.com/usergraph/usergraph/jobs"
@@ -129,15 +127,12 @@ func runWorker(ctx context.Context, cfg Config, timeout time.Duration) error {
 // change made by a job in a worker of its own would be served stale from
 // the cache until the entries' TTL.
 func workerCache(ctx context.Context, redisURL string, log *slog.Logger) (jobs.Invalidator, func(), error) {
-	opt, err := redis.ParseURL(redisURL)
+	rdb, err := newRedisClient(redisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, nil, err
 	}
-	opt.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(opt)
 	coherent := startCoherence(ctx, rdb, log)
-	announce := auth.NewRedisCache(rdb, nil, 100*time.Millisecond, log).UseCoherence(coherent, false)
-	store := cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, Invalidated: announce.Invalidated}, log)
+	store := cache.NewRedis(rdb, cache.RedisConfig{Timeout: 100 * time.Millisecond, Announce: coherent}, log)
 	return store, func() {
 		coherent.Close()
 		_ = rdb.Close()
